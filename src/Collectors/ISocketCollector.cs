@@ -1,0 +1,54 @@
+using SockWatch.Core;
+
+namespace SockWatch.Collectors;
+
+/// <summary>What to collect.</summary>
+public sealed record CollectRequest
+{
+    /// <summary>States to report, as a mask of 1 &lt;&lt; state. The netlink collector hands it to the kernel.</summary>
+    public uint StateMask { get; init; } = TcpStateMask.AllReported;
+
+    /// <summary>Ask the kernel for tcp_info (INET_DIAG_INFO); netlink only.</summary>
+    public bool IncludeTcpInfo { get; init; }
+
+    public bool IncludeIpv4 { get; init; } = true;
+
+    public bool IncludeIpv6 { get; init; } = true;
+
+    public static CollectRequest All { get; } = new();
+}
+
+/// <summary>What one collection saw besides the records.</summary>
+public sealed record CollectionStats
+{
+    public required string Collector { get; init; }
+
+    /// <summary>Records the kernel sent that could not be decoded, counted and skipped.</summary>
+    public int Malformed { get; init; }
+
+    /// <summary>Records seen twice in one dump (a dump is not atomic) and dropped.</summary>
+    public int Duplicates { get; init; }
+
+    /// <summary>Families that were not available (no IPv6 on this host): normal, not an error.</summary>
+    public IReadOnlyList<SocketFamily> MissingFamilies { get; init; } = [];
+
+    /// <summary>Families whose table exists but could not be read, with the reason; the other family still counts.</summary>
+    public IReadOnlyList<string> FamilyErrors { get; init; } = [];
+
+    /// <summary>The kernel flagged the dump as interrupted (NLM_F_DUMP_INTR) even after retries.</summary>
+    public bool Interrupted { get; init; }
+
+    /// <summary>Dump datagrams or file reads.</summary>
+    public int Reads { get; init; }
+}
+
+/// <summary>One source of the kernel's TCP socket table.</summary>
+public interface ISocketCollector : IDisposable
+{
+    /// <summary>The collector's name, as in <c>--collector</c> and <c>sockwatch_collector_info</c>.</summary>
+    string Name { get; }
+
+    /// <summary>Clears <paramref name="table"/> and fills it with the current sockets.</summary>
+    /// <exception cref="CollectorException">The table could not be read.</exception>
+    CollectionStats Collect(SocketTable table, CollectRequest request);
+}

@@ -1,0 +1,222 @@
+using System.Buffers.Binary;
+using System.Runtime.InteropServices;
+using SockWatch.Collectors.Interop;
+using SockWatch.Core;
+using L = SockWatch.Collectors.Interop.NetlinkLayout;
+
+namespace SockWatch.Collectors;
+
+/// <summary>
+/// Reads the TCP socket table through netlink sock_diag: one dump for AF_INET, then one for
+/// AF_INET6 on the same socket (a second dump before the first one's NLMSG_DONE gets EBUSY).
+/// The state set goes to the kernel in idiag_states, so unwanted states are never copied out.
+/// Not thread-safe: one collector per poll loop.
+/// </summary>
+public sealed class NetlinkCollector : ISocketCollector
+{
+    public const string CollectorName = "netlink";
+
+    /// <summary>
+    /// How often a family's dump is redone: after a truncated datagram (with a larger buffer)
+    /// or when the kernel flags the dump as interrupted. TCP diag never sets NLM_F_DUMP_INTR on
+    /// 6.x kernels, so this bounds a loop that should not happen rather than one that does.
+    /// </summary>
+    private const int MaxAttemptsPerFamily = 3;
+
+    private readonly HashSet<ulong> _seenCookies = [];
+    private NetlinkSocket? _socket;
+    private byte[] _buffer = new byte[L.ReceiveBufferLength];
+    private uint _sequence;
+
+    public string Name => CollectorName;
+
+    /// <summary>Opens the netlink socket now, so that a missing sock_diag shows before the first poll.</summary>
+    public void Open() => _socket ??= NetlinkSocket.Open();
+
+    public CollectionStats Collect(SocketTable table, CollectRequest request)
+    {
+        ArgumentNullException.ThrowIfNull(table);
+        ArgumentNullException.ThrowIfNull(request);
+        table.Clear();
+        _seenCookies.Clear();
+
+        var mask = KernelStateMask(request.StateMask);
+        var ext = request.IncludeTcpInfo ? L.ExtInfo : (byte)0;
+        var total = default(NetlinkDumpStats);
+        var duplicates = 0;
+        var missing = new List<SocketFamily>(0);
+        try
+        {
+            Open();
+            if (request.IncludeIpv4)
+            {
+                DumpFamily(table, Libc.AddressFamilies.AF_INET, mask, ext, ref total, ref duplicates);
+            }
+
+            if (request.IncludeIpv6)
+            {
+                // A host without IPv6 has no AF_INET6 handler: the dump is refused with ENOENT
+                // or EAFNOSUPPORT. That is "no data", not a failure, and IPv4 stands on its own.
+                if (!DumpFamily(table, Libc.AddressFamilies.AF_INET6, mask, ext, ref total, ref duplicates))
+                {
+                    missing.Add(SocketFamily.Inet6);
+                }
+            }
+        }
+        catch (CollectorException)
+        {
+            // The socket may hold the rest of a failed dump: start the next poll on a fresh one.
+            _socket?.Dispose();
+            _socket = null;
+            throw;
+        }
+
+        return new CollectionStats
+        {
+            Collector = CollectorName,
+            Malformed = total.Malformed,
+            Duplicates = duplicates,
+            Interrupted = total.Interrupted,
+            Reads = total.Datagrams,
+            MissingFamilies = missing,
+        };
+    }
+
+    /// <summary>
+    /// The mask the kernel gets. Closed sockets (bound, never connected) live in no hash the
+    /// dump walks unless bit 13 (TCP_BOUND_INACTIVE, Linux 6.8+) is set; they come back as
+    /// state close. Older kernels ignore the bit.
+    /// </summary>
+    internal static uint KernelStateMask(uint requested)
+    {
+        var mask = requested;
+        if (TcpStateMask.Contains(mask, TcpState.Close))
+        {
+            mask |= TcpStateMask.Of(TcpState.BoundInactive);
+        }
+
+        return mask;
+    }
+
+    /// <summary>Builds a SOCK_DIAG_BY_FAMILY dump request (nlmsghdr + inet_diag_req_v2, 72 bytes).</summary>
+    internal static void BuildRequest(Span<byte> request, byte family, uint stateMask, byte ext, uint sequence)
+    {
+        request[..L.RequestLength].Clear();
+        MemoryMarshal.Write(request, (uint)L.RequestLength);                      // nlmsg_len
+        MemoryMarshal.Write(request[4..], L.SOCK_DIAG_BY_FAMILY);                  // nlmsg_type
+        MemoryMarshal.Write(request[6..], (ushort)(L.NLM_F_REQUEST | L.NLM_F_DUMP)); // 0x301
+        MemoryMarshal.Write(request[8..], sequence);                               // nlmsg_seq
+        // nlmsg_pid stays 0: the kernel fills in our port id.
+        var req = request[L.NlMsgHeaderLength..];
+        req[0] = family;              // sdiag_family
+        req[1] = L.IPPROTO_TCP;       // sdiag_protocol
+        req[2] = ext;                 // idiag_ext
+        MemoryMarshal.Write(req[4..], stateMask); // idiag_states
+        // id: ports 0 (no filter; a nonzero dport would also hide listeners); cookie = NOCOOKIE.
+        BinaryPrimitives.WriteUInt32LittleEndian(req[(8 + 40)..], L.INET_DIAG_NOCOOKIE);
+        BinaryPrimitives.WriteUInt32LittleEndian(req[(8 + 44)..], L.INET_DIAG_NOCOOKIE);
+    }
+
+    /// <returns>False when the kernel has no handler for the family (no IPv6 on this host).</returns>
+    private bool DumpFamily(SocketTable table, byte family, uint mask, byte ext, ref NetlinkDumpStats total, ref int duplicates)
+    {
+        var socket = _socket!;
+        Span<byte> request = stackalloc byte[L.RequestLength];
+        var start = table.Count;
+        for (var attempt = 1; ; attempt++)
+        {
+            table.Truncate(start);
+            var sequence = ++_sequence;
+            BuildRequest(request, family, mask, ext, sequence);
+            socket.Send(request);
+
+            var stats = default(NetlinkDumpStats);
+            var truncatedTo = 0;
+            try
+            {
+                while (true)
+                {
+                    var n = socket.Receive(_buffer);
+                    if (n > _buffer.Length)
+                    {
+                        // The datagram's tail was discarded. Keep reading to the end of this dump
+                        // (the kernel only moves on when we read), then redo it with a buffer that fits.
+                        truncatedTo = Math.Max(truncatedTo, n);
+                        n = _buffer.Length;
+                    }
+
+                    if (NetlinkDiagParser.ParseDatagram(_buffer.AsSpan(0, n), sequence, table, ref stats) == DumpProgress.Done)
+                    {
+                        break;
+                    }
+                }
+            }
+            catch (CollectorException e) when (family == Libc.AddressFamilies.AF_INET6 && e.Kind == CollectorErrorKind.DumpRefused
+                                               && e.Errno is Libc.Errno.ENOENT or Libc.Errno.EAFNOSUPPORT)
+            {
+                table.Truncate(start);
+                return false;
+            }
+
+            total.Datagrams += stats.Datagrams;
+            total.Foreign += stats.Foreign;
+            if (truncatedTo > 0)
+            {
+                if (attempt >= MaxAttemptsPerFamily)
+                {
+                    throw new CollectorException(CollectorName, CollectorErrorKind.Truncated, 0,
+                        $"sock_diag dump: a datagram of {truncatedTo} bytes did not fit a {_buffer.Length}-byte buffer");
+                }
+
+                _buffer = new byte[L.Align(truncatedTo) + 4096];
+                continue;
+            }
+
+            if (stats.Interrupted && attempt < MaxAttemptsPerFamily)
+            {
+                continue;
+            }
+
+            total.Interrupted |= stats.Interrupted;
+            total.Messages += stats.Messages;
+            total.Malformed += stats.Malformed;
+            duplicates += RemoveDuplicates(table, start);
+            return true;
+        }
+    }
+
+    /// <summary>
+    /// A dump walks the hash in chunks and resumes by position, so a socket that moves (to
+    /// time_wait, which replaces it with a minisocket carrying the same cookie) can be reported
+    /// twice. Keep the first report of each cookie.
+    /// </summary>
+    private int RemoveDuplicates(SocketTable table, int start)
+    {
+        var write = start;
+        var count = table.Count;
+        for (var read = start; read < count; read++)
+        {
+            ref var r = ref table[read];
+            if (r.HasCookie && !_seenCookies.Add(r.Cookie))
+            {
+                continue;
+            }
+
+            if (write != read)
+            {
+                table[write] = r;
+            }
+
+            write++;
+        }
+
+        table.Truncate(write);
+        return count - write;
+    }
+
+    public void Dispose()
+    {
+        _socket?.Dispose();
+        _socket = null;
+    }
+}

@@ -1,0 +1,74 @@
+namespace SockWatch.Core;
+
+/// <summary>
+/// A growable table of socket records, meant to be reused from poll to poll: after the first
+/// poll of a given size, filling it again allocates nothing.
+/// </summary>
+public sealed class SocketTable
+{
+    private const int MinimumCapacity = 256;
+    private SocketRecord[] _items;
+
+    public SocketTable(int capacity = MinimumCapacity)
+    {
+        _items = new SocketRecord[Math.Max(capacity, MinimumCapacity)];
+    }
+
+    public int Count { get; private set; }
+
+    public int Capacity => _items.Length;
+
+    public ReadOnlySpan<SocketRecord> Records => _items.AsSpan(0, Count);
+
+    public ref SocketRecord this[int index]
+    {
+        get
+        {
+            ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual((uint)index, (uint)Count, nameof(index));
+            return ref _items[index];
+        }
+    }
+
+    /// <summary>Appends a zeroed record and returns a reference to fill in place.</summary>
+    public ref SocketRecord Append()
+    {
+        if (Count == _items.Length)
+        {
+            Array.Resize(ref _items, _items.Length * 2);
+        }
+
+        ref var slot = ref _items[Count++];
+        slot = default;
+        return ref slot;
+    }
+
+    /// <summary>Drops the last appended record (a record that turned out malformed).</summary>
+    public void RemoveLast()
+    {
+        if (Count > 0)
+        {
+            Count--;
+        }
+    }
+
+    /// <summary>Truncates to <paramref name="count"/> records (used to discard a failed family's partial dump).</summary>
+    public void Truncate(int count)
+    {
+        ArgumentOutOfRangeException.ThrowIfGreaterThan((uint)count, (uint)Count, nameof(count));
+        Count = count;
+    }
+
+    public void Clear() => Count = 0;
+
+    /// <summary>Counts per state, indexed by kernel value (0..13).</summary>
+    public int[] CountByState()
+    {
+        var counts = new int[14];
+        foreach (ref readonly var r in Records)
+        {
+            counts[(int)r.State]++;
+        }
+
+        return counts;
+    }
+}
