@@ -50,7 +50,7 @@ internal static class SnapshotCommand
     {
         var request = new CollectRequest
         {
-            StateMask = options.States is null ? TcpStateMask.AllReported : TcpStateMask.Of(options.States),
+            StateMask = options.States is null ? TcpStateMask.All : TcpStateMask.Of(options.States),
         };
 
         var table = new SocketTable(4096);

@@ -6,7 +6,7 @@ namespace SockWatch.Collectors;
 public sealed record CollectRequest
 {
     /// <summary>States to report, as a mask of 1 &lt;&lt; state. The netlink collector hands it to the kernel.</summary>
-    public uint StateMask { get; init; } = TcpStateMask.AllReported;
+    public uint StateMask { get; init; } = TcpStateMask.All;
 
     /// <summary>Ask the kernel for tcp_info (INET_DIAG_INFO); netlink only.</summary>
     public bool IncludeTcpInfo { get; init; }

@@ -171,7 +171,11 @@ public sealed class ProcNetTcpCollector : ISocketCollector
             var leftover = filled - consumed;
             if (leftover == buffer.Length)
             {
-                malformed++;
+                if (!skippingLong)
+                {
+                    malformed++;
+                }
+
                 skippingLong = true;
                 filled = 0;
             }

@@ -38,8 +38,12 @@ public enum LifecyclePhase : byte
 /// <summary>Bit masks over states, as the kernel's <c>idiag_states</c> field takes them (1 &lt;&lt; state).</summary>
 public static class TcpStateMask
 {
-    /// <summary>Every real connection state plus listen (bits 1 to 11), the same as <c>ss -a</c> without bound-inactive sockets.</summary>
-    public const uint AllReported = 0x0FFE;
+    /// <summary>
+    /// Every state, bits 1 to 13. The kernel reports request sockets (12) as syn_recv and, on
+    /// 6.8 and later, dumps bound-only sockets for bit 13 and reports them as close, as
+    /// <c>ss -a</c> does; /proc never shows bound-only sockets.
+    /// </summary>
+    public const uint All = 0x3FFE;
 
     public static uint Of(TcpState state) => 1u << (int)state;
 
