@@ -237,7 +237,6 @@ class Measurer:
         return {
             "wall_ms": (t1 - t0) / 1e6,
             "cpu_ms": (ru.ru_utime + ru.ru_stime) * 1000.0,
-            "maxrss_kb": ru.ru_maxrss,
             "exit": os.waitstatus_to_exitcode(status),
         }
 
@@ -373,6 +372,13 @@ def fmt_counts(c):
     return ", ".join("%s %d" % (k, c[k]) for k in keys) + " (total %d)" % sum(c.values())
 
 
+def code(text):
+    """Inline Markdown code, or a fenced block when the text spans lines."""
+    if "\n" in text or "`" in text:
+        return "\n\n```\n%s\n```\n" % text
+    return "`%s`" % text
+
+
 def cmdline():
     try:
         with open("/proc/self/cmdline", "rb") as f:
@@ -400,7 +406,7 @@ def report(args, population, rows, ratios, ext_info, harness_info, notes, starte
     out.append("- Date: %s" % started_at.strftime("%Y-%m-%d %H:%M:%S %Z").strip())
     out.append("- Kernel: %s (%s)" % (platform.release(), platform.machine()))
     out.append("- CPU: %s, %d cores" % (cpu_model(), os.cpu_count() or 0))
-    out.append("- Command: `%s`" % cmdline())
+    out.append("- Command: %s" % code(cmdline()))
     out.append("- Population (requested %d, built in %.1f s): %s"
                % (args.sockets, population["seconds"], fmt_counts(population["counts"])))
     fam = population.get("families", {})
@@ -411,17 +417,16 @@ def report(args, population, rows, ratios, ext_info, harness_info, notes, starte
                    "population generation(s) %s; at end of phase: %s"
                    % (args.iterations, args.warmup, ext_info["generations"], fmt_counts(ext_info["end_counts"])))
     if harness_info:
-        out.append("- Harness: `%s`, %.1f s, population generation %d; at end: %s"
-                   % (harness_info["cmd"], harness_info["elapsed"], harness_info["generation"],
-                      fmt_counts(harness_info["end_counts"])))
+        out.append("- Harness: %.1f s, population generation %d; at end: %s; command: %s"
+                   % (harness_info["elapsed"], harness_info["generation"],
+                      fmt_counts(harness_info["end_counts"]), code(harness_info["cmd"])))
     out.append("")
-    out.append("| item | sockets | median wall ms | median CPU ms | median alloc bytes | runs | median max RSS KB |")
-    out.append("|---|---:|---:|---:|---:|---:|---:|")
+    out.append("| item | sockets | median wall ms | median CPU ms | median alloc bytes | runs |")
+    out.append("|---|---:|---:|---:|---:|---:|")
     for r in rows:
-        out.append("| %s | %s | %s | %s | %s | %s | %s |" % (
+        out.append("| %s | %s | %s | %s | %s | %s |" % (
             r["name"], r["sockets"] if r["sockets"] is not None else "n/a",
-            fmt_ms(r["wall"]), fmt_ms(r["cpu"]), fmt_bytes(r["alloc"]), r["runs"],
-            fmt_bytes(r["rss"])))
+            fmt_ms(r["wall"]), fmt_ms(r["cpu"]), fmt_bytes(r["alloc"]), r["runs"]))
     out.append("")
     out.append("| ratio | value | target | result |")
     out.append("|---|---:|---:|---|")
@@ -504,7 +509,6 @@ def main():
                 "wall": median([s["wall_ms"] for s in ss]),
                 "cpu": median([s["cpu_ms"] for s in ss]),
                 "alloc": None,
-                "rss": median([s["maxrss_kb"] for s in ss]),
                 "runs": len(ss),
             })
         for name, msg in failures.items():
@@ -531,7 +535,6 @@ def main():
                     "wall": median(nums("wall_ms")),
                     "cpu": median(nums("cpu_ms")),
                     "alloc": median(nums("alloc_bytes")),
-                    "rss": None,
                     "runs": max(len(nums("cpu_ms")), len(nums("wall_ms"))),
                 })
 

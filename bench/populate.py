@@ -15,7 +15,8 @@ The population (for --total N) is roughly:
     time_wait    ~40% : created last, right before "ready" (they last 60 s)
 
 About 30% of every category is IPv6 (::1), the rest IPv4 (127.0.0.0/8, with
-several source addresses).  Sockets are held by forked worker processes, each
+several source addresses).  Half of the TIME_WAIT sockets are on the client
+side, half on the server (listener port) side.  Sockets are held by forked worker processes, each
 holding well under 20,000 descriptors.  When the population is complete one
 JSON line is printed (and written to --ready-file):
 
@@ -333,16 +334,27 @@ class Builder:
             if wait > 0:
                 time.sleep(wait)
 
-    def build_time_wait(self):
+    def build_time_wait(self, extra=None):
+        """Create this worker's TIME_WAIT share, or `extra` client-side ones.
+
+        Server-side TIME_WAIT leaves the client's port free, so a later
+        connect() may pick the same 4-tuple and its SYN recycles that
+        TIME_WAIT socket; the parent tops up such (rare) losses with
+        client-side ones, which cannot collide.
+        """
         made = 0
         flip = self.spec["index"] % 2
-        for fam, n in self.spec["time_wait"].items():
+        share = self.spec["time_wait"] if extra is None else {"ipv4": extra}
+        if extra is not None:
+            flip = 0
+        for fam, n in share.items():
             for b in self.batches(n):
                 clients, servers = self.open_batch(fam, b)
                 # The side that closes first ends up in TIME_WAIT; alternate so
                 # both client-side and server-side TIME_WAIT sockets exist.
                 first, second = (clients, servers) if flip == 0 else (servers, clients)
-                flip ^= 1
+                if extra is None:
+                    flip ^= 1
                 for s in first:
                     s.close()
                 for s in second:
@@ -365,8 +377,9 @@ def worker_main(spec, parent_pid, cmd_fd, status_fd):
         status.write(json.dumps({"phase": "base", "ok": True, "fds": len(b.held),
                                  "short": b.short}) + "\n")
         for line in cmds:
-            if line.strip() == "tw":
-                n = b.build_time_wait()
+            words = line.split()
+            if words and words[0] == "tw":
+                n = b.build_time_wait(int(words[1]) if len(words) > 1 else None)
                 status.write(json.dumps({"phase": "tw", "ok": True, "made": n,
                                          "short": b.short}) + "\n")
     except BaseException as e:  # report, then die
@@ -445,10 +458,20 @@ class Parent:
         for c in self.children.values():
             os.write(c["cmd"], (cmd + "\n").encode())
 
-    def build_time_wait(self):
+    def build_time_wait(self, planned):
         self.tw_started = time.monotonic()
         self.command_all("tw")
         res = self.wait_phase("tw")
+        # top up TIME_WAIT sockets recycled by colliding connects (see Builder)
+        for attempt in range(2):
+            counts, _ = count_states()
+            deficit = planned - counts.get("time_wait", 0)
+            if deficit <= 0:
+                break
+            shares = split(deficit, len(self.children))
+            for (pid, c), n in zip(sorted(self.children.items()), shares):
+                os.write(c["cmd"], ("tw %d\n" % n).encode())
+            self.wait_phase("tw")
         self.tw_done = time.monotonic()
         return sum(m.get("made", 0) for m in res.values())
 
@@ -566,7 +589,7 @@ def main():
         parent.spawn(specs)
         base = parent.wait_phase("base")
         short = sum(m.get("short", 0) for m in base.values())
-        parent.build_time_wait()
+        parent.build_time_wait(summary["time_wait"])
         doc = parent.announce(summary, time.monotonic() - parent.t0, short)
         if doc["total"] < 0.97 * args.total:
             log("warning: only %d sockets visible (asked for %d)" % (doc["total"], args.total))
@@ -579,7 +602,7 @@ def main():
                 left = parent.wait_for_time_wait_expiry(summary["time_wait"])
                 if left:
                     log("%d TIME_WAIT sockets still present before refresh" % left)
-                parent.build_time_wait()
+                parent.build_time_wait(summary["time_wait"])
                 parent.announce(summary, time.monotonic() - t, short)
                 continue
             try:

@@ -54,10 +54,16 @@ public sealed partial class AutoCollector : ISocketCollector
     private bool _fellBack;
 
     public AutoCollector(string procRoot, ILogger logger)
+        : this(procRoot, logger, new NetlinkCollector())
+    {
+    }
+
+    /// <summary>For tests: any primary collector in netlink's place.</summary>
+    internal AutoCollector(string procRoot, ILogger logger, ISocketCollector primary)
     {
         _procRoot = procRoot;
         _logger = logger;
-        _current = new NetlinkCollector();
+        _current = primary;
     }
 
     public string Name => _current.Name;

@@ -1,0 +1,116 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net.NetworkInformation;
+using System.Runtime.InteropServices;
+using System.Text.Json;
+using SockWatch.Collectors;
+using SockWatch.Core;
+
+namespace SockWatch.Bench;
+
+/// <summary>
+/// Measures one collection at a time, in process, after warm-up: process CPU time (user +
+/// system, getrusage(RUSAGE_SELF), so kernel time spent producing the dump counts), wall
+/// time, and managed bytes allocated. Prints one JSON line per item for bench/bench.py.
+/// Usage: SockWatch.Bench [--iterations N] [--proc-root DIR]
+/// </summary>
+internal static partial class Program
+{
+    private static int Main(string[] args)
+    {
+        var iterations = 15;
+        var procRoot = "/proc";
+        for (var i = 0; i < args.Length; i++)
+        {
+            switch (args[i])
+            {
+                case "--iterations" when i + 1 < args.Length:
+                    iterations = int.Parse(args[++i], CultureInfo.InvariantCulture);
+                    break;
+                case "--proc-root" when i + 1 < args.Length:
+                    procRoot = args[++i];
+                    break;
+                default:
+                    Console.Error.WriteLine($"SockWatch.Bench: unknown argument '{args[i]}'; accepted: --iterations N, --proc-root DIR");
+                    return 2;
+            }
+        }
+
+        var table = new SocketTable(1024);
+        using (var netlink = new NetlinkCollector())
+        {
+            Emit("netlink", iterations, () => netlink.Collect(table, CollectRequest.All), () => table.Count);
+        }
+
+        using (var proc = new ProcNetTcpCollector(procRoot))
+        {
+            Emit("proc", iterations, () => proc.Collect(table, CollectRequest.All), () => table.Count);
+        }
+
+        var connections = 0;
+        Emit("dotnet_ipglobalproperties", iterations, () => connections = IPGlobalProperties.GetIPGlobalProperties().GetActiveTcpConnections().Length, () => connections);
+        return 0;
+    }
+
+    private static void Emit(string name, int iterations, Action collect, Func<int> count)
+    {
+        // Warm-up: JIT, buffer and table growth, hash set capacity. What remains is the steady state.
+        for (var i = 0; i < 3; i++)
+        {
+            collect();
+        }
+
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        var cpu = new List<double>();
+        var wall = new List<double>();
+        var alloc = new List<long>();
+        for (var i = 0; i < iterations; i++)
+        {
+            var a0 = GC.GetAllocatedBytesForCurrentThread();
+            var c0 = CpuMilliseconds();
+            var w0 = Stopwatch.GetTimestamp();
+            collect();
+            var w1 = Stopwatch.GetTimestamp();
+            var c1 = CpuMilliseconds();
+            var a1 = GC.GetAllocatedBytesForCurrentThread();
+            cpu.Add(c1 - c0);
+            wall.Add(Stopwatch.GetElapsedTime(w0, w1).TotalMilliseconds);
+            alloc.Add(a1 - a0);
+        }
+
+        var line = JsonSerializer.Serialize(new Dictionary<string, object>
+        {
+            ["name"] = name,
+            ["sockets"] = count(),
+            ["cpu_ms"] = cpu,
+            ["wall_ms"] = wall,
+            ["alloc_bytes"] = alloc,
+        });
+        Console.WriteLine(line);
+    }
+
+    [StructLayout(LayoutKind.Sequential)]
+    private struct RUsage
+    {
+        public long UserSeconds;
+        public long UserMicroseconds;
+        public long SystemSeconds;
+        public long SystemMicroseconds;
+        // The rest of struct rusage (14 longs) is not read but must be there to be written into.
+        public long R0, R1, R2, R3, R4, R5, R6, R7, R8, R9, R10, R11, R12, R13;
+    }
+
+    private static double CpuMilliseconds()
+    {
+        if (GetRUsage(0 /* RUSAGE_SELF */, out var u) != 0)
+        {
+            throw new InvalidOperationException("getrusage failed: errno " + Marshal.GetLastPInvokeError());
+        }
+
+        return ((u.UserSeconds + u.SystemSeconds) * 1000.0) + ((u.UserMicroseconds + u.SystemMicroseconds) / 1000.0);
+    }
+
+    [LibraryImport("libc", EntryPoint = "getrusage", SetLastError = true)]
+    private static partial int GetRUsage(int who, out RUsage usage);
+}

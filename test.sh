@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Runs every test of SockWatch. Works on a fresh machine: installs what the tests need.
+# Live tests need Linux and iproute2's ss (the oracle); tests that need root skip, with the
+# reason, when not run as root. CI runs this as root.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+need_apt=()
+command -v ss >/dev/null 2>&1 || need_apt+=(iproute2)
+command -v ip >/dev/null 2>&1 || need_apt+=(iproute2)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "test.sh: installing ${need_apt[*]}" >&2
+    apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
+  else
+    echo "test.sh: ${need_apt[*]} missing and cannot be installed here; the live tests will skip" >&2
+  fi
+fi
+
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+status=0
+dotnet test SockWatch.sln --nologo "$@" 2>&1 | tee "$log" || status=$?
+
+# One closing line for any reader: the per-assembly counts of `dotnet test`, added up.
+awk '
+  /(Passed|Failed)!/ {
+    for (i = 1; i <= NF; i++) {
+      if ($i == "Failed:")  { f += $(i+1) + 0 }
+      if ($i == "Passed:")  { p += $(i+1) + 0 }
+      if ($i == "Skipped:") { s += $(i+1) + 0 }
+    }
+  }
+  END { printf "tests: %d passed, %d failed, %d skipped\n", p, f, s }
+' "$log"
+exit "$status"

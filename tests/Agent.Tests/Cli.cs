@@ -1,0 +1,38 @@
+using System.Diagnostics;
+
+namespace SockWatch.Agent.Tests;
+
+/// <summary>Runs the real `sockwatch` executable, as a person or a script would.</summary>
+internal static class Cli
+{
+    public sealed record Result(int ExitCode, string Stdout, string Stderr)
+    {
+        public string[] StderrLines => Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+    }
+
+    public static Result Run(params string[] args)
+    {
+        var exe = Path.Combine(AppContext.BaseDirectory, "sockwatch");
+        var psi = new ProcessStartInfo(exe)
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        foreach (var a in args)
+        {
+            psi.ArgumentList.Add(a);
+        }
+
+        using var p = Process.Start(psi)!;
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        var stderr = p.StandardError.ReadToEndAsync();
+        if (!p.WaitForExit(60_000))
+        {
+            p.Kill(entireProcessTree: true);
+            throw new TimeoutException("sockwatch " + string.Join(' ', args) + " did not finish in 60 s");
+        }
+
+        return new Result(p.ExitCode, stdout.Result, stderr.Result);
+    }
+}
