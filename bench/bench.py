@@ -441,6 +441,17 @@ def report(args, population, rows, ratios, ext_info, harness_info, notes, starte
     return "\n".join(out) + "\n"
 
 
+def warn_stale_namespaces():
+    """Mention namespaces left by a driver that was SIGKILLed (not removed here)."""
+    try:
+        names = os.listdir("/run/netns")
+    except OSError:
+        return
+    for name in names:
+        if name.startswith("swbench-") and name[8:].isdigit() and not os.path.exists("/proc/" + name[8:]):
+            note("stale namespace %s from an earlier run; remove it with: ip netns del %s" % (name, name))
+
+
 def parse_args():
     ap = argparse.ArgumentParser(description="SockWatch benchmark driver (run as root).")
     ap.add_argument("--sockets", type=int, default=100000, help="population size (default 100000)")
@@ -474,6 +485,7 @@ def main():
         sys.stderr.write("bench.py: %s\n" % e)
         return 2
 
+    warn_stale_namespaces()
     session = Session("swbench-%d" % os.getpid())
     atexit.register(session.cleanup)
 

@@ -53,7 +53,11 @@ internal static class SnapshotCommand
             StateMask = options.States is null ? TcpStateMask.All : TcpStateMask.Of(options.States),
         };
 
+        // One allocation of the right size: 10% headroom for sockets that arrive during the dump
+        // and for request sockets, which sockstat does not count.
         var table = new SocketTable(4096);
+        var hint = SocketCountHint.Read(options.ProcRoot);
+        table.EnsureCapacity(hint + (hint / 10) + 256);
         CollectionStats stats;
         using (var collector = CollectorKinds.Create(options.Collector, options.ProcRoot, new StderrLogger()))
         {

@@ -23,7 +23,7 @@ public sealed class NetlinkCollector : ISocketCollector
     /// </summary>
     private const int MaxAttemptsPerFamily = 3;
 
-    private readonly HashSet<ulong> _seenCookies = [];
+    private readonly CookieSet _seenCookies = new();
     private NetlinkSocket? _socket;
     private byte[] _buffer = new byte[L.ReceiveBufferLength];
     private uint _sequence;
@@ -38,26 +38,24 @@ public sealed class NetlinkCollector : ISocketCollector
         ArgumentNullException.ThrowIfNull(table);
         ArgumentNullException.ThrowIfNull(request);
         table.Clear();
-        _seenCookies.Clear();
 
         var mask = KernelStateMask(request.StateMask);
         var ext = request.IncludeTcpInfo ? L.ExtInfo : (byte)0;
         var total = default(NetlinkDumpStats);
-        var duplicates = 0;
         var missing = new List<SocketFamily>(0);
         try
         {
             Open();
             if (request.IncludeIpv4)
             {
-                DumpFamily(table, Libc.AddressFamilies.AF_INET, mask, ext, ref total, ref duplicates);
+                DumpFamily(table, Libc.AddressFamilies.AF_INET, mask, ext, ref total);
             }
 
             if (request.IncludeIpv6)
             {
                 // A host without IPv6 has no AF_INET6 handler: the dump is refused with ENOENT
                 // or EAFNOSUPPORT. That is "no data", not a failure, and IPv4 stands on its own.
-                if (!DumpFamily(table, Libc.AddressFamilies.AF_INET6, mask, ext, ref total, ref duplicates))
+                if (!DumpFamily(table, Libc.AddressFamilies.AF_INET6, mask, ext, ref total))
                 {
                     missing.Add(SocketFamily.Inet6);
                 }
@@ -75,7 +73,7 @@ public sealed class NetlinkCollector : ISocketCollector
         {
             Collector = CollectorName,
             Malformed = total.Malformed,
-            Duplicates = duplicates,
+            Duplicates = total.Duplicates,
             Interrupted = total.Interrupted,
             Reads = total.Datagrams,
             MissingFamilies = missing,
@@ -83,14 +81,20 @@ public sealed class NetlinkCollector : ISocketCollector
     }
 
     /// <summary>
-    /// The mask the kernel gets. Closed sockets (bound, never connected) live in no hash the
-    /// dump walks unless bit 13 (TCP_BOUND_INACTIVE, Linux 6.8+) is set; they come back as
-    /// state close. Older kernels ignore the bit.
+    /// The mask the kernel gets: bits 1 to 11 as requested (the kernel adds bit 12, request
+    /// sockets, whenever bit 3 is set, and reports them as syn_recv). Bound-only sockets live in
+    /// no hash a connection dump walks: bit 13 (TCP_BOUND_INACTIVE, Linux 6.8+; older kernels
+    /// ignore it) makes the kernel walk the bind hash as well, which visits every bound socket
+    /// and is the most expensive part of a 100,000-socket dump. So it is set only when close or
+    /// bound_inactive is asked for by name, not for "every state": /proc never shows such
+    /// sockets, and `ss -tan` does not ask for them either.
     /// </summary>
     internal static uint KernelStateMask(uint requested)
     {
-        var mask = requested;
-        if (TcpStateMask.Contains(mask, TcpState.Close))
+        var mask = requested & 0x0FFEu;
+        var explicitlyUnconnected = requested != TcpStateMask.All
+            && (TcpStateMask.Contains(requested, TcpState.Close) || TcpStateMask.Contains(requested, TcpState.BoundInactive));
+        if (explicitlyUnconnected)
         {
             mask |= TcpStateMask.Of(TcpState.BoundInactive);
         }
@@ -118,7 +122,7 @@ public sealed class NetlinkCollector : ISocketCollector
     }
 
     /// <returns>False when the kernel has no handler for the family (no IPv6 on this host).</returns>
-    private bool DumpFamily(SocketTable table, byte family, uint mask, byte ext, ref NetlinkDumpStats total, ref int duplicates)
+    private bool DumpFamily(SocketTable table, byte family, uint mask, byte ext, ref NetlinkDumpStats total)
     {
         var socket = _socket!;
         Span<byte> request = stackalloc byte[L.RequestLength];
@@ -126,6 +130,7 @@ public sealed class NetlinkCollector : ISocketCollector
         for (var attempt = 1; ; attempt++)
         {
             table.Truncate(start);
+            _seenCookies.Reset(table.Capacity); // a socket is in one family only: no cross-family duplicates
             var sequence = ++_sequence;
             BuildRequest(request, family, mask, ext, sequence);
             socket.Send(request);
@@ -145,7 +150,7 @@ public sealed class NetlinkCollector : ISocketCollector
                         n = _buffer.Length;
                     }
 
-                    if (NetlinkDiagParser.ParseDatagram(_buffer.AsSpan(0, n), sequence, table, ref stats) == DumpProgress.Done)
+                    if (NetlinkDiagParser.ParseDatagram(_buffer.AsSpan(0, n), sequence, table, ref stats, _seenCookies) == DumpProgress.Done)
                     {
                         break;
                     }
@@ -180,38 +185,9 @@ public sealed class NetlinkCollector : ISocketCollector
             total.Interrupted |= stats.Interrupted;
             total.Messages += stats.Messages;
             total.Malformed += stats.Malformed;
-            duplicates += RemoveDuplicates(table, start);
+            total.Duplicates += stats.Duplicates;
             return true;
         }
-    }
-
-    /// <summary>
-    /// A dump walks the hash in chunks and resumes by position, so a socket that moves (to
-    /// time_wait, which replaces it with a minisocket carrying the same cookie) can be reported
-    /// twice. Keep the first report of each cookie.
-    /// </summary>
-    private int RemoveDuplicates(SocketTable table, int start)
-    {
-        var write = start;
-        var count = table.Count;
-        for (var read = start; read < count; read++)
-        {
-            ref var r = ref table[read];
-            if (r.HasCookie && !_seenCookies.Add(r.Cookie))
-            {
-                continue;
-            }
-
-            if (write != read)
-            {
-                table[write] = r;
-            }
-
-            write++;
-        }
-
-        table.Truncate(write);
-        return count - write;
     }
 
     public void Dispose()

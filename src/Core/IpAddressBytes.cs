@@ -36,6 +36,14 @@ public readonly struct IpAddressBytes : IEquatable<IpAddressBytes>
         _second = second;
     }
 
+    /// <summary>An IPv4 address from its four network-order bytes as they lie in memory (read as one native u32).</summary>
+    public static IpAddressBytes FromIpv4Raw(uint fourBytesInMemoryOrder)
+    {
+        // Bytes 0..3 of the first ulong are the u32's bytes in memory order on either endianness.
+        ulong first = BitConverter.IsLittleEndian ? fourBytesInMemoryOrder : (ulong)fourBytesInMemoryOrder << 32;
+        return new IpAddressBytes(first, 0);
+    }
+
     /// <summary>Builds an address from 16 bytes read straight from a kernel structure.</summary>
     public static IpAddressBytes FromRaw16(ReadOnlySpan<byte> sixteen) =>
         new(MemoryMarshal.Read<ulong>(sixteen), MemoryMarshal.Read<ulong>(sixteen[8..]));

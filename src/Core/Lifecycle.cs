@@ -1,5 +1,3 @@
-using System.Collections.Frozen;
-
 namespace SockWatch.Core;
 
 /// <summary>One row of the lifecycle table in design.md.</summary>
@@ -24,10 +22,6 @@ public sealed record LifecycleEntry(
 public static class Lifecycle
 {
     private static readonly LifecycleEntry[] ByValue = Build();
-
-    private static readonly FrozenDictionary<string, TcpState> ByName =
-        ByValue.Where(e => e is not null)
-            .ToFrozenDictionary(e => e.Name, e => e.State, StringComparer.Ordinal);
 
     /// <summary>All thirteen states, in kernel value order.</summary>
     public static IReadOnlyList<LifecycleEntry> Entries { get; } = ByValue.Skip(1).ToArray();
@@ -74,8 +68,19 @@ public static class Lifecycle
             return false;
         }
 
+        // Thirteen names: a scan is cheaper than building a dictionary at start-up, and a
+        // one-shot command pays every start-up cost.
         var normalized = name.Trim().Replace('-', '_').ToLowerInvariant();
-        return ByName.TryGetValue(normalized, out state);
+        for (var v = 1; v < ByValue.Length; v++)
+        {
+            if (string.Equals(ByValue[v].Name, normalized, StringComparison.Ordinal))
+            {
+                state = ByValue[v].State;
+                return true;
+            }
+        }
+
+        return false;
     }
 
     private static LifecycleEntry[] Build()

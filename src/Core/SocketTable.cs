@@ -20,12 +20,24 @@ public sealed class SocketTable
 
     public ReadOnlySpan<SocketRecord> Records => _items.AsSpan(0, Count);
 
+    /// <summary>The records, writable in place (for collectors that compact or fix up after a fill).</summary>
+    public Span<SocketRecord> AsSpan() => _items.AsSpan(0, Count);
+
     public ref SocketRecord this[int index]
     {
         get
         {
             ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual((uint)index, (uint)Count, nameof(index));
             return ref _items[index];
+        }
+    }
+
+    /// <summary>Grows the table once, ahead of a fill of about <paramref name="count"/> records.</summary>
+    public void EnsureCapacity(int count)
+    {
+        if (count > _items.Length)
+        {
+            Array.Resize(ref _items, count);
         }
     }
 

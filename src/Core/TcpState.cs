@@ -39,9 +39,9 @@ public enum LifecyclePhase : byte
 public static class TcpStateMask
 {
     /// <summary>
-    /// Every state, bits 1 to 13. The kernel reports request sockets (12) as syn_recv and, on
-    /// 6.8 and later, dumps bound-only sockets for bit 13 and reports them as close, as
-    /// <c>ss -a</c> does; /proc never shows bound-only sockets.
+    /// Every state, bits 1 to 13: the default. The kernel reports request sockets (12) as
+    /// syn_recv. Bound-only sockets (13, reported as close) are dumped only when close is asked
+    /// for by name; see NetlinkCollector.KernelStateMask.
     /// </summary>
     public const uint All = 0x3FFE;
 

@@ -93,3 +93,28 @@ public class AutoCollectorTests
         Assert.False(CollectorKinds.TryParse(null, out _));
     }
 }
+
+public class CookieSetTests
+{
+    [Fact]
+    public void Finds_duplicates_across_growth_and_resets()
+    {
+        var set = new CookieSet();
+        set.Reset(4);
+        for (ulong c = 1; c <= 50_000; c++)
+        {
+            Assert.True(set.Add(c * 7919));
+        }
+
+        for (ulong c = 1; c <= 50_000; c += 997)
+        {
+            Assert.False(set.Add(c * 7919));
+        }
+
+        set.Reset(10);
+        Assert.True(set.Add(7919));
+        Assert.False(set.Add(7919));
+        Assert.True(set.Add(0)); // no cookie: never a duplicate
+        Assert.True(set.Add(0));
+    }
+}

@@ -133,7 +133,6 @@ public class NetlinkDiagParserTests
         Assert.Equal(5678u, record.TcpInfo.LastAckReceivedMs);
         Assert.Equal(TcpInfoSummary.Absent, record.TcpInfo.RttMicroseconds);
         Assert.Equal(TcpInfoSummary.Absent, record.TcpInfo.TotalRetransmits);
-        Assert.Equal(ulong.MaxValue, record.TcpInfo.BytesReceived);
     }
 
     [Fact]
@@ -312,10 +311,36 @@ public class NetlinkDiagParserTests
     }
 
     [Fact]
-    public void Asking_for_close_also_asks_for_bound_inactive_sockets()
+    public void Only_asking_for_close_by_name_walks_the_bind_hash()
     {
         Assert.Equal(0x2080u, NetlinkCollector.KernelStateMask(TcpStateMask.Of(TcpState.Close)));
-        Assert.Equal(0x3FFEu, NetlinkCollector.KernelStateMask(TcpStateMask.All)); // as ss -a asks
+        Assert.Equal(0x2000u, NetlinkCollector.KernelStateMask(TcpStateMask.Of(TcpState.BoundInactive)));
+        Assert.Equal(0x0FFEu, NetlinkCollector.KernelStateMask(TcpStateMask.All)); // as `ss -tan` asks, less bit 0
         Assert.Equal(0x0120u, NetlinkCollector.KernelStateMask(TcpStateMask.Of([TcpState.CloseWait, TcpState.FinWait2])));
+        Assert.Equal(0x0008u, NetlinkCollector.KernelStateMask(TcpStateMask.Of([TcpState.SynRecv, TcpState.NewSynRecv])));
+    }
+}
+
+public class NetlinkDuplicateTests
+{
+    [Fact]
+    public void A_socket_reported_twice_is_kept_once_and_counted()
+    {
+        const uint seq = 9;
+        var datagram = new NetlinkMessages()
+            .Message(20, seq, NetlinkMessages.InetDiagMsg(1, 1, 2, 3, cookie: 42))
+            .Message(20, seq, NetlinkMessages.InetDiagMsg(6, 1, 2, 0, cookie: 42)) // moved to time_wait mid-dump
+            .Message(20, seq, NetlinkMessages.InetDiagMsg(1, 5, 6, 7, cookie: 43))
+            .Done(seq)
+            .ToArray();
+        var seen = new CookieSet();
+        seen.Reset(16);
+        var stats = default(NetlinkDumpStats);
+        var table = new SocketTable();
+        Assert.Equal(DumpProgress.Done, NetlinkDiagParser.ParseDatagram(datagram, seq, table, ref stats, seen));
+        Assert.Equal(2, table.Count);
+        Assert.Equal(1, stats.Duplicates);
+        Assert.Equal(TcpState.Established, table[0].State); // the first report wins
+        Assert.Equal(43UL, table[1].Cookie);
     }
 }

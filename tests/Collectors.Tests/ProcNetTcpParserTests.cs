@@ -249,3 +249,27 @@ public class ProcNetTcpParserTests
         }
     }
 }
+
+public class SocketCountHintTests
+{
+    [Fact]
+    public void Sums_ipv4_ipv6_and_time_wait()
+    {
+        var dir = Directory.CreateTempSubdirectory("sockwatch-sockstat-");
+        try
+        {
+            Directory.CreateDirectory(Path.Combine(dir.FullName, "net"));
+            File.WriteAllText(Path.Combine(dir.FullName, "net", "sockstat"),
+                "sockets: used 60000\nTCP: inuse 41996 orphan 3 tw 40000 alloc 60001 mem 15289\nUDP: inuse 7 mem 0\n");
+            File.WriteAllText(Path.Combine(dir.FullName, "net", "sockstat6"), "TCP6: inuse 18004\nUDP6: inuse 0\n");
+            Assert.Equal(41996 + 40000 + 18004, SocketCountHint.Read(dir.FullName));
+        }
+        finally
+        {
+            dir.Delete(recursive: true);
+        }
+    }
+
+    [Fact]
+    public void Missing_files_give_zero() => Assert.Equal(0, SocketCountHint.Read(Repo.Fixture("does-not-exist")));
+}

@@ -73,3 +73,10 @@ public class SocketTableTests
         Assert.Equal(IPAddress.Parse(text), address.ToIPAddress(family));
     }
 }
+
+public class SocketRecordLayoutTests
+{
+    [Fact]
+    public void A_record_stays_small() =>
+        Assert.Equal(120, System.Runtime.CompilerServices.Unsafe.SizeOf<SocketRecord>());
+}

@@ -72,8 +72,6 @@ internal static class NetlinkLayout
     public const int TcpiLastAckRecv = 56;
     public const int TcpiRtt = 68;
     public const int TcpiTotalRetrans = 100;
-    public const int TcpiBytesAcked = 120;
-    public const int TcpiBytesReceived = 128;
 
     /// <summary>
     /// One receive buffer for the whole dump. The kernel sizes dump datagrams up to the largest

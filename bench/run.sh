@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Builds what is measured and runs the benchmark on 100,000 and 10,000 sockets, as root.
+#   bench/run.sh [--sockets N ...] [--iterations N]
+# Results: bench/results/<date>-<N>.md (Markdown tables of medians and ratios).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "bench/run.sh: needs root (it makes a network namespace)" >&2
+  exit 2
+fi
+command -v ss >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iproute2 >/dev/null; }
+
+sizes=()
+iterations=15
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --sockets) sizes+=("$2"); shift 2 ;;
+    --iterations) iterations="$2"; shift 2 ;;
+    *) echo "bench/run.sh: unknown argument '$1'; accepted: --sockets N (repeatable), --iterations N" >&2; exit 2 ;;
+  esac
+done
+[ ${#sizes[@]} -gt 0 ] || sizes=(100000 10000)
+
+echo "bench/run.sh: publishing sockwatch (self-contained, single file, ReadyToRun) and the harness" >&2
+dotnet publish src/Agent -c Release -r linux-x64 --self-contained true \
+  -p:PublishReadyToRun=true -p:PublishTrimmed=true -p:PublishSingleFile=true \
+  -o artifacts/bench/sockwatch --nologo -v quiet >/dev/null
+dotnet build bench/harness -c Release -o artifacts/bench/harness --nologo -v quiet >/dev/null
+
+mkdir -p bench/results
+stamp=$(date -u +%Y-%m-%d)
+for n in "${sizes[@]}"; do
+  python3 bench/bench.py --sockets "$n" --iterations "$iterations" \
+    --sockwatch "$PWD/artifacts/bench/sockwatch/sockwatch" \
+    --harness-cmd "$PWD/artifacts/bench/harness/SockWatch.Bench" \
+    --out "bench/results/$stamp-$n.md"
+done

@@ -1,0 +1,68 @@
+namespace SockWatch.Collectors;
+
+/// <summary>
+/// How many TCP sockets the namespace holds, from /proc/net/sockstat and sockstat6, read before
+/// a collection so its table is allocated once at the right size instead of doubling its way
+/// up (at 100,000 sockets that is ~30 MB of copies and page faults a one-shot command pays).
+/// </summary>
+public static class SocketCountHint
+{
+    /// <summary>
+    /// inuse (IPv4) + TCP6 inuse + tw (time_wait minisockets of both families, including the
+    /// fin_wait2 substate). Request sockets are not counted, hence the headroom the caller adds.
+    /// Returns 0 when the files are missing or unreadable: it is only a hint.
+    /// </summary>
+    public static int Read(string procRoot = "/proc", string netDirectory = "net")
+    {
+        long total = 0;
+        total += ReadField(Path.Join(procRoot, netDirectory, "sockstat"), "TCP:"u8, "inuse"u8);
+        total += ReadField(Path.Join(procRoot, netDirectory, "sockstat"), "TCP:"u8, "tw"u8);
+        total += ReadField(Path.Join(procRoot, netDirectory, "sockstat6"), "TCP6:"u8, "inuse"u8);
+        return (int)Math.Min(total, int.MaxValue / 2);
+    }
+
+    /// <summary>The number after <paramref name="name"/> on the line that starts with <paramref name="prefix"/>.</summary>
+    internal static long ReadField(string path, ReadOnlySpan<byte> prefix, ReadOnlySpan<byte> name)
+    {
+        Span<byte> buffer = stackalloc byte[2048];
+        int n;
+        try
+        {
+            using var handle = File.OpenHandle(path);
+            n = RandomAccess.Read(handle, buffer, 0);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return 0;
+        }
+
+        foreach (var range in buffer[..n].Split((byte)'\n'))
+        {
+            var line = buffer[..n][range];
+            if (!line.StartsWith(prefix))
+            {
+                continue;
+            }
+
+            var fields = line[prefix.Length..];
+            var previousWasName = false;
+            foreach (var f in fields.Split((byte)' '))
+            {
+                var token = fields[f];
+                if (token.IsEmpty)
+                {
+                    continue;
+                }
+
+                if (previousWasName)
+                {
+                    return long.TryParse(token, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var v) ? v : 0;
+                }
+
+                previousWasName = token.SequenceEqual(name);
+            }
+        }
+
+        return 0;
+    }
+}
