@@ -25,8 +25,22 @@ public sealed class NetlinkCollector : ISocketCollector
 
     private readonly CookieSet _seenCookies = new();
     private NetlinkSocket? _socket;
-    private byte[] _buffer = new byte[L.ReceiveBufferLength];
+    private byte[] _buffer;
     private uint _sequence;
+
+    public NetlinkCollector()
+        : this(L.ReceiveBufferLength)
+    {
+    }
+
+    /// <summary>For tests: a receive buffer too small for the kernel's datagrams exercises truncation.</summary>
+    internal NetlinkCollector(int receiveBufferLength)
+    {
+        _buffer = new byte[receiveBufferLength];
+    }
+
+    /// <summary>How many times a family's dump was redone after a truncated datagram (over the collector's life).</summary>
+    public int TruncationRetries { get; private set; }
 
     public string Name => CollectorName;
 
@@ -124,7 +138,6 @@ public sealed class NetlinkCollector : ISocketCollector
     /// <returns>False when the kernel has no handler for the family (no IPv6 on this host).</returns>
     private bool DumpFamily(SocketTable table, byte family, uint mask, byte ext, ref NetlinkDumpStats total)
     {
-        var socket = _socket!;
         Span<byte> request = stackalloc byte[L.RequestLength];
         var start = table.Count;
         for (var attempt = 1; ; attempt++)
@@ -133,6 +146,8 @@ public sealed class NetlinkCollector : ISocketCollector
             _seenCookies.Reset(table.Capacity); // a socket is in one family only: no cross-family duplicates
             var sequence = ++_sequence;
             BuildRequest(request, family, mask, ext, sequence);
+            Open();
+            var socket = _socket!;
             socket.Send(request);
 
             var stats = default(NetlinkDumpStats);
@@ -144,10 +159,13 @@ public sealed class NetlinkCollector : ISocketCollector
                     var n = socket.Receive(_buffer);
                     if (n > _buffer.Length)
                     {
-                        // The datagram's tail was discarded. Keep reading to the end of this dump
-                        // (the kernel only moves on when we read), then redo it with a buffer that fits.
-                        truncatedTo = Math.Max(truncatedTo, n);
-                        n = _buffer.Length;
+                        // The datagram's tail was discarded, and NLMSG_DONE may have been in it, so
+                        // the rest of this dump cannot be followed: drop the socket (and the dump
+                        // parked on it) and redo the family on a fresh one with a buffer that fits.
+                        truncatedTo = n;
+                        socket.Dispose();
+                        _socket = null;
+                        break;
                     }
 
                     if (NetlinkDiagParser.ParseDatagram(_buffer.AsSpan(0, n), sequence, table, ref stats, _seenCookies) == DumpProgress.Done)
@@ -174,6 +192,7 @@ public sealed class NetlinkCollector : ISocketCollector
                 }
 
                 _buffer = new byte[L.Align(truncatedTo) + 4096];
+                TruncationRetries++;
                 continue;
             }
 
