@@ -17,13 +17,24 @@ The population (for --total N) is roughly:
 About 30% of every category is IPv6 (::1), the rest IPv4 (127.0.0.0/8, with
 several source addresses).  Half of the TIME_WAIT sockets are on the client
 side, half on the server (listener port) side.  Sockets are held by forked worker processes, each
-holding well under 20,000 descriptors.  When the population is complete one
-JSON line is printed (and written to --ready-file):
+holding well under 20,000 descriptors.
+
+With --processes N the sockets that hold descriptors (everything but
+TIME_WAIT) are spread evenly over exactly N live processes instead: the few
+builder workers create the sockets as above, pass all but their own share over
+unix sockets (SCM_RIGHTS) to N - builders "holder" processes (forked by this
+script, they only sleep) and close their copies, so every socket has exactly
+one owner.  All N processes are named swholder-NNN (prctl PR_SET_NAME); the
+builders keep the listeners, which they need to rebuild TIME_WAIT.
+
+When the population is complete one JSON line is printed (and written to
+--ready-file):
 
     {"ready": true, "counts": {"established": ..., ...}, "total": ..., "seconds": ...}
 
 after which the script sleeps until SIGTERM/SIGINT/SIGHUP, when it kills its
-workers and exits.  Workers also die if this process dies (PR_SET_PDEATHSIG).
+workers (and holders) and exits.  Workers and holders also die if this process
+dies (PR_SET_PDEATHSIG).
 
 SIGUSR1 asks for the TIME_WAIT share to be rebuilt: the script waits until the
 previous TIME_WAIT sockets have expired, creates a fresh set, and rewrites the
@@ -33,9 +44,11 @@ ready file with "generation" incremented.
 import argparse
 import ctypes
 import errno
+import gc
 import json
 import math
 import os
+import random
 import resource
 import select
 import signal
@@ -53,6 +66,10 @@ IPV4_SOURCES = ["127.0.0.%d" % i for i in range(1, 9)]
 LISTEN_PORT_BASE = 200            # below ip_local_port_range, so never ephemeral
 
 PR_SET_PDEATHSIG = 1
+PR_SET_NAME = 15
+HOLDER_NAME = "swholder-%03d"     # comm of every socket-holding process with --processes
+FDS_PER_MESSAGE = 250             # SCM_RIGHTS carries at most 253 descriptors per message
+HANDOFF_TIMEOUT = 300.0           # seconds a builder waits for its holders to take their share
 IP_BIND_ADDRESS_NO_PORT = getattr(socket, "IP_BIND_ADDRESS_NO_PORT", 24)
 TCP_LINGER2 = getattr(socket, "TCP_LINGER2", 8)
 
@@ -83,6 +100,26 @@ def set_parent_death_signal(sig=signal.SIGKILL):
     except OSError as e:
         log("prctl unavailable: %s" % e)
         return False
+
+
+def set_comm(name):
+    """Set this process's comm (as shown by ps and ss -p), at most 15 bytes."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(PR_SET_NAME, ctypes.c_char_p(name.encode()[:15]), 0, 0, 0) != 0:
+            log("prctl(PR_SET_NAME) failed: errno %d" % ctypes.get_errno())
+    except OSError as e:
+        log("prctl unavailable: %s" % e)
+
+
+def close_all_but(keep):
+    """Close every descriptor >= 3 except those in `keep` (close_range(2) underneath)."""
+    low = 3
+    for fd in sorted(k for k in keep if k >= 3):
+        if fd > low:
+            os.closerange(low, fd)
+        low = fd + 1
+    os.closerange(low, max(resource.getrlimit(resource.RLIMIT_NOFILE)[0], low + 1, 65536))
 
 
 def count_states():
@@ -157,7 +194,7 @@ def by_family(n):
     return {"ipv4": n - v6, "ipv6": v6}
 
 
-def make_plan(total, fd_limit):
+def make_plan(total, fd_limit, processes=None):
     listeners = min(100, max(4, int(round(total / 1000.0))))
     fw2_pairs = int(round(total * 0.10))
     cw_orphans = int(round(total * 0.05))
@@ -172,6 +209,17 @@ def make_plan(total, fd_limit):
     workers = max(int(math.ceil(persistent_fds / float(per_worker_cap))),
                   min(os.cpu_count() or 1, 4))
     workers = max(1, min(workers, max(1, (persistent_fds + time_wait) // 50)))
+    if processes is not None:
+        # every one of the N processes holds about persistent_fds / N descriptors
+        needed = int(math.ceil(persistent_fds / float(per_worker_cap)))
+        if processes < needed:
+            raise SystemExit("populate: --processes %d is too few: %d descriptors need at least %d "
+                             "processes of at most %d each" % (processes, persistent_fds, needed, per_worker_cap))
+        if processes > persistent_fds:
+            raise SystemExit("populate: --processes %d is more than the %d sockets that hold a descriptor"
+                             % (processes, persistent_fds))
+        workers = min(workers, processes)
+        group_sizes = split(processes, workers)   # per builder: itself + its holders
 
     specs = []
     shares = {
@@ -207,12 +255,18 @@ def make_plan(total, fd_limit):
             "est_pairs": by_family(shares["est_pairs"][w]),
             "time_wait": by_family(shares["time_wait"][w]),
         })
+        if processes is not None:
+            first = sum(group_sizes[:w])
+            specs[-1]["process_index"] = first
+            specs[-1]["holders"] = list(range(first + 1, first + group_sizes[w]))
     summary = {
         "total": total, "workers": workers, "listeners": sum(len(s["listeners"]) for s in specs),
         "established_pairs": est_pairs, "fin_wait2_pairs": fw2_pairs,
         "close_wait_orphaned": cw_orphans, "time_wait": time_wait,
         "persistent_fds": persistent_fds,
     }
+    if processes is not None:
+        summary["processes"] = processes
     return specs, summary
 
 
@@ -334,6 +388,54 @@ class Builder:
             if wait > 0:
                 time.sleep(wait)
 
+    def hand_off(self, chans):
+        """Give all but this builder's share of the held sockets to its holders.
+
+        `chans` is [(holder index, unix SOCK_SEQPACKET descriptor)].  Each
+        holder gets an equal share (shuffled, so a mix of states and
+        families) in SCM_RIGHTS messages - b"F" while more follow, b"E" for
+        the last - and answers b"K<count>"; this builder closes its copies,
+        so the holder is the socket's only owner.  The builder keeps its
+        listeners (it needs them for TIME_WAIT) topped up to an equal share.
+        """
+        if not chans:
+            return
+        listeners = [l for role in self.listeners.values() for fam in role.values() for l, _ in fam]
+        lset = set(id(l) for l in listeners)
+        others = [s for s in self.held if id(s) not in lset]
+        random.Random(1000 + self.spec["index"]).shuffle(others)
+        own = int(round(len(self.held) / float(len(chans) + 1)))
+        keep_n = max(0, min(len(others), own - len(listeners)))
+        kept, rest = others[:keep_n], others[keep_n:]
+        socks = []
+        pos = 0
+        for (idx, fd), n in zip(chans, split(len(rest), len(chans))):
+            part = rest[pos:pos + n]
+            pos += n
+            ch = socket.socket(fileno=fd)
+            socks.append((idx, ch, n))
+            if not part:
+                ch.send(b"E")
+            for i in range(0, len(part), FDS_PER_MESSAGE):
+                chunk = part[i:i + FDS_PER_MESSAGE]
+                last = i + FDS_PER_MESSAGE >= len(part)
+                socket.send_fds(ch, [b"E" if last else b"F"], [c.fileno() for c in chunk])
+            for c in part:
+                c.close()   # the in-flight message keeps them alive until received
+        self.held = listeners + kept
+        deadline = time.monotonic() + HANDOFF_TIMEOUT
+        for idx, ch, n in socks:
+            ch.settimeout(max(0.1, deadline - time.monotonic()))
+            try:
+                reply = ch.recv(4096)
+            except socket.timeout:
+                raise RuntimeError("holder %d did not take its sockets within %.0f s" % (idx, HANDOFF_TIMEOUT))
+            if reply != b"K%d" % n:
+                raise RuntimeError("holder %d: %s" % (idx, reply.decode(errors="replace")[:300] or "exited"))
+            ch.close()
+        log("worker %d: %d sockets handed to %d holders, %d kept"
+            % (self.spec["index"], len(rest), len(chans), len(self.held)))
+
     def build_time_wait(self, extra=None):
         """Create this worker's TIME_WAIT share, or `extra` client-side ones.
 
@@ -363,17 +465,20 @@ class Builder:
         return made
 
 
-def worker_main(spec, parent_pid, cmd_fd, status_fd):
+def worker_main(spec, parent_pid, cmd_fd, status_fd, chans=()):
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1):
         signal.signal(sig, signal.SIG_DFL)
     set_parent_death_signal(signal.SIGKILL)
     if os.getppid() != parent_pid:
         os._exit(1)
+    if spec.get("process_index") is not None:
+        set_comm(HOLDER_NAME % spec["process_index"])
     status = os.fdopen(status_fd, "w", buffering=1)
     cmds = os.fdopen(cmd_fd, "r")
     b = Builder(spec)
     try:
         b.build_persistent()
+        b.hand_off(chans)
         status.write(json.dumps({"phase": "base", "ok": True, "fds": len(b.held),
                                  "short": b.short}) + "\n")
         for line in cmds:
@@ -392,6 +497,41 @@ def worker_main(spec, parent_pid, cmd_fd, status_fd):
     os._exit(0)  # command pipe closed: parent is gone
 
 
+def holder_main(index, chan_fd, parent_pid):
+    """A --processes holder: take a share of sockets from a builder, then sleep."""
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1, signal.SIGCHLD):
+        signal.signal(sig, signal.SIG_DFL)
+    signal.set_wakeup_fd(-1)
+    gc.disable()    # never finalize inherited objects whose descriptors are closed below
+    set_parent_death_signal(signal.SIGKILL)
+    if os.getppid() != parent_pid:
+        os._exit(1)
+    set_comm(HOLDER_NAME % index)
+    close_all_but({chan_fd})
+    ch = socket.socket(fileno=chan_fd)
+    held = []
+    try:
+        while True:
+            msg, fds, flags, _ = socket.recv_fds(ch, 16, FDS_PER_MESSAGE + 3)
+            held.extend(fds)
+            if flags & (socket.MSG_CTRUNC | socket.MSG_TRUNC):
+                raise RuntimeError("truncated message (flags 0x%x)" % flags)
+            if not msg:
+                os._exit(1)     # builder gone
+            if msg == b"E":
+                break
+        ch.send(b"K%d" % len(held))
+        ch.close()
+    except BaseException as e:
+        try:
+            ch.send(("holder %d: %s: %s" % (index, type(e).__name__, e)).encode())
+        except OSError:
+            pass
+        os._exit(1)
+    while True:
+        signal.pause()
+
+
 # --------------------------------------------------------------------------
 # parent side
 
@@ -399,6 +539,7 @@ class Parent:
     def __init__(self, args):
         self.args = args
         self.children = {}   # pid -> dict(cmd=file, status=file, buf=str)
+        self.holders = {}    # pid -> holder index (--processes only)
         self.generation = 0
         self.t0 = time.monotonic()
         self.tw_started = None
@@ -407,6 +548,13 @@ class Parent:
 
     def spawn(self, specs):
         parent_pid = os.getpid()
+        # --processes: one unix SOCK_SEQPACKET pair per holder, as plain
+        # descriptors (no socket objects a forked child could finalize)
+        chans = {}   # holder index -> (builder end, holder end)
+        for spec in specs:
+            for idx in spec.get("holders", ()):
+                a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+                chans[idx] = (a.detach(), b.detach())
         for spec in specs:
             cmd_r, cmd_w = os.pipe()
             st_r, st_w = os.pipe()
@@ -420,12 +568,49 @@ class Parent:
                     for other in self.children.values():
                         os.close(other["cmd"])
                         os.close(other["status"])
-                    worker_main(spec, parent_pid, cmd_r, st_w)
+                    mine = set(spec.get("holders", ()))
+                    for idx, (a, b) in chans.items():
+                        os.close(b)
+                        if idx not in mine:
+                            os.close(a)
+                    worker_main(spec, parent_pid, cmd_r, st_w,
+                                [(idx, chans[idx][0]) for idx in spec.get("holders", ())])
                 finally:
                     os._exit(1)
             os.close(cmd_r)
             os.close(st_w)
             self.children[pid] = {"cmd": cmd_w, "status": st_r, "buf": b"", "index": spec["index"]}
+        for a, b in chans.values():
+            os.close(a)
+        # holders: forked while the builders work; each keeps only its end
+        for idx, (a, b) in sorted(chans.items()):
+            sys.stdout.flush()
+            sys.stderr.flush()
+            pid = os.fork()
+            if pid == 0:
+                try:
+                    holder_main(idx, b, parent_pid)
+                finally:
+                    os._exit(1)
+            os.close(b)
+            self.holders[pid] = idx
+
+    def reap_holders(self):
+        """Raise if a holder (or worker) has exited; called when SIGCHLD wakes the main loop."""
+        while True:
+            try:
+                pid, st = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            if pid in self.holders:
+                idx = self.holders.pop(pid)
+                raise RuntimeError("holder %d (pid %d) exited unexpectedly (status %d)"
+                                   % (idx, pid, os.waitstatus_to_exitcode(st)))
+            if pid in self.children:
+                self.children.pop(pid)
+                raise RuntimeError("worker pid %d exited unexpectedly" % pid)
 
     def wait_phase(self, phase):
         """Wait until every worker reports `phase`; return their messages."""
@@ -492,6 +677,9 @@ class Parent:
             "unaccepted_connections": short,
             "plan": plan_summary,
         }
+        if "processes" in plan_summary:
+            doc["processes"] = len(self.children) + len(self.holders)
+            doc["holders"] = sorted(self.holders)
         line = json.dumps(doc, separators=(", ", ": "))
         sys.stdout.write(line + "\n")
         sys.stdout.flush()
@@ -515,17 +703,18 @@ class Parent:
             time.sleep(0.5)
 
     def kill_children(self):
-        for pid in list(self.children):
+        for pid in list(self.children) + list(self.holders):
             try:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-        for pid in list(self.children):
+        for pid in list(self.children) + list(self.holders):
             try:
                 os.waitpid(pid, 0)
             except ChildProcessError:
                 pass
             self.children.pop(pid, None)
+            self.holders.pop(pid, None)
 
 
 def prepare_namespace():
@@ -546,9 +735,14 @@ def main():
                     help="exit when the process that started this one exits (PR_SET_PDEATHSIG)")
     ap.add_argument("--allow-init-netns", action="store_true",
                     help="allow running in the initial network namespace (changes its sysctls!)")
+    ap.add_argument("--processes", type=int,
+                    help="spread the sockets that hold descriptors evenly over exactly N processes "
+                         "named swholder-NNN (default: as few workers as the descriptor limit needs)")
     args = ap.parse_args()
     if args.total < 100:
         ap.error("--total must be at least 100")
+    if args.processes is not None and args.processes < 1:
+        ap.error("--processes must be at least 1")
     if os.geteuid() != 0:
         print("populate.py: must run as root (sysctls, binding ports < 1024)", file=sys.stderr)
         return 2
@@ -580,7 +774,7 @@ def main():
 
     try:
         fd_limit = raise_fd_limit()
-        specs, summary = make_plan(args.total, fd_limit)
+        specs, summary = make_plan(args.total, fd_limit, args.processes)
         prepare_namespace()
         tw_buckets = read_sysctl("net.ipv4.tcp_max_tw_buckets")
         if tw_buckets is not None and int(tw_buckets) < 2 * summary["time_wait"] + 1000:
@@ -589,6 +783,10 @@ def main():
         parent.spawn(specs)
         base = parent.wait_phase("base")
         short = sum(m.get("short", 0) for m in base.values())
+        if parent.holders:
+            # a holder that dies takes its sockets with it: notice (SIGCHLD wakes the loop)
+            signal.signal(signal.SIGCHLD, lambda signum, frame: None)
+            parent.reap_holders()
         parent.build_time_wait(summary["time_wait"])
         doc = parent.announce(summary, time.monotonic() - parent.t0, short)
         if doc["total"] < 0.97 * args.total:
@@ -612,6 +810,8 @@ def main():
             for fd in ready:
                 if fd == wake_r:
                     os.read(wake_r, 4096)
+                    if parent.holders:
+                        parent.reap_holders()
                 else:
                     data = os.read(fd, 65536)
                     if not data:

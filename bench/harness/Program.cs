@@ -3,7 +3,9 @@ using System.Globalization;
 using System.Net.NetworkInformation;
 using System.Runtime.InteropServices;
 using System.Text.Json;
+using Microsoft.Extensions.Logging.Abstractions;
 using SockWatch.Collectors;
+using SockWatch.Collectors.Ownership;
 using SockWatch.Core;
 
 namespace SockWatch.Bench;
@@ -20,6 +22,7 @@ internal static partial class Program
     {
         var iterations = 15;
         var procRoot = "/proc";
+        var ownership = false;
         for (var i = 0; i < args.Length; i++)
         {
             switch (args[i])
@@ -30,13 +33,21 @@ internal static partial class Program
                 case "--proc-root" when i + 1 < args.Length:
                     procRoot = args[++i];
                     break;
+                case "--ownership":
+                    ownership = true;
+                    break;
                 default:
-                    Console.Error.WriteLine($"SockWatch.Bench: unknown argument '{args[i]}'; accepted: --iterations N, --proc-root DIR");
+                    Console.Error.WriteLine($"SockWatch.Bench: unknown argument '{args[i]}'; accepted: --iterations N, --proc-root DIR, --ownership");
                     return 2;
             }
         }
 
         var table = new SocketTable(1024);
+        if (ownership)
+        {
+            return Ownership(iterations, procRoot, table);
+        }
+
         using (var netlink = new NetlinkCollector())
         {
             Emit("netlink", iterations, () => netlink.Collect(table, CollectRequest.All), () => table.Count);
@@ -50,6 +61,27 @@ internal static partial class Program
         var connections = 0;
         Emit("dotnet_ipglobalproperties", iterations, () => connections = IPGlobalProperties.GetIPGlobalProperties().GetActiveTcpConnections().Length, () => connections);
         return 0;
+    }
+
+    /// <summary>
+    /// owners_cold: a new resolver each time, so every process's stat, status, cgroup and
+    /// descriptors are read (what a one-shot snapshot pays; the JIT is already warm here).
+    /// owners_steady: one resolver across polls, as the daemon runs it.
+    /// </summary>
+    private static int Ownership(int iterations, string procRoot, SocketTable table)
+    {
+        using (var netlink = new NetlinkCollector())
+        {
+            netlink.Collect(table, CollectRequest.All);
+        }
+
+        var attributed = 0;
+        Emit("owners_cold", iterations, () => attributed = Count(new OwnerResolver(procRoot, NullLogger.Instance).Resolve(table)), () => attributed);
+        var resolver = new OwnerResolver(procRoot, NullLogger.Instance);
+        Emit("owners_steady", iterations, () => attributed = Count(resolver.Resolve(table)), () => attributed);
+        return 0;
+
+        static int Count(SocketOwnership o) => o.Owners.Count(x => x is not null);
     }
 
     private static void Emit(string name, int iterations, Action collect, Func<int> count)

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using SockWatch.Agent.Output;
 using SockWatch.Collectors;
+using SockWatch.Collectors.Ownership;
 using SockWatch.Core;
 
 namespace SockWatch.Agent;
@@ -25,12 +26,17 @@ internal static class SnapshotCommand
             Arity = ArgumentArity.OneOrMore,
             AllowMultipleArgumentsPerToken = false,
         };
+        var owner = new Option<string>("--owner")
+        {
+            Description = "Only sockets owned by this process name, systemd unit (with or without .service), or container id (12 characters or more).",
+            HelpName = "NAME",
+        };
         var collector = CommonOptions.Collector();
         var procRoot = CommonOptions.ProcRoot();
 
-        var command = new Command("snapshot", "Read the kernel's TCP socket table once and print every socket with its place in the lifecycle.")
+        var command = new Command("snapshot", "Read the kernel's TCP socket table once and print every socket with its owner and its place in the lifecycle.")
         {
-            format, state, collector, procRoot,
+            format, state, owner, collector, procRoot,
         };
         command.SetAction(parse =>
         {
@@ -38,13 +44,14 @@ internal static class SnapshotCommand
                 ParseFormat(parse.GetValue(format)),
                 CommonOptions.ParseStates(parse.GetValue(state)),
                 CommonOptions.ParseCollector(parse.GetValue(collector)),
-                CommonOptions.ParseProcRoot(parse.GetValue(procRoot)));
+                CommonOptions.ParseProcRoot(parse.GetValue(procRoot)),
+                ParseOwner(parse.GetValue(owner)));
             return Run(options, Console.OpenStandardOutput());
         });
         return command;
     }
 
-    internal sealed record SnapshotOptions(string Format, IReadOnlyList<TcpState>? States, CollectorKind Collector, string ProcRoot);
+    internal sealed record SnapshotOptions(string Format, IReadOnlyList<TcpState>? States, CollectorKind Collector, string ProcRoot, string? Owner = null);
 
     internal static int Run(SnapshotOptions options, Stream stdout)
     {
@@ -59,7 +66,8 @@ internal static class SnapshotCommand
         var hint = SocketCountHint.Read(options.ProcRoot);
         table.EnsureCapacity(hint + (hint / 10) + 256);
         CollectionStats stats;
-        using (var collector = CollectorKinds.Create(options.Collector, options.ProcRoot, new StderrLogger()))
+        var logger = new StderrLogger();
+        using (var collector = CollectorKinds.Create(options.Collector, options.ProcRoot, logger))
         {
             try
             {
@@ -72,26 +80,52 @@ internal static class SnapshotCommand
             }
         }
 
+        // Owners cost a walk of /proc/PID/fd: the state counts of a summary do not need them.
+        SnapshotView view;
+        if (options.Format != "summary" || options.Owner is not null)
+        {
+            SocketOwnership ownership;
+            try
+            {
+                ownership = new OwnerResolver(options.ProcRoot, logger).Resolve(table);
+            }
+            catch (CollectorException e)
+            {
+                Console.Error.WriteLine($"sockwatch: cannot read the processes: {e.Message}");
+                return ExitCodes.TablesUnreadable;
+            }
+
+            view = SnapshotView.Of(table, stats, ownership);
+            if (options.Owner is not null)
+            {
+                view = view.WhereOwner(options.Owner);
+            }
+        }
+        else
+        {
+            view = SnapshotView.Of(table, stats);
+        }
+
         switch (options.Format)
         {
             case "json":
                 {
                     using var buffered = new BufferedStream(stdout, 64 * 1024);
-                    SnapshotJsonWriter.Write(buffered, table);
+                    SnapshotJsonWriter.Write(buffered, view);
                     break;
                 }
 
             case "summary":
                 {
                     using var writer = NewWriter(stdout);
-                    SnapshotSummaryWriter.Write(writer, table, options.States ?? Lifecycle.Entries.Select(e => e.State).ToArray());
+                    SnapshotSummaryWriter.Write(writer, view, options.States ?? Lifecycle.Entries.Select(e => e.State).ToArray());
                     break;
                 }
 
             default:
                 {
                     using var writer = NewWriter(stdout);
-                    SnapshotTableWriter.Write(writer, table, stats);
+                    SnapshotTableWriter.Write(writer, view);
                     break;
                 }
         }
@@ -110,6 +144,11 @@ internal static class SnapshotCommand
 
     private static StreamWriter NewWriter(Stream stdout) =>
         new(stdout, new System.Text.UTF8Encoding(encoderShouldEmitUTF8Identifier: false), 64 * 1024) { AutoFlush = false };
+
+    private static string? ParseOwner(string? value) =>
+        value is null ? null
+        : string.IsNullOrWhiteSpace(value) ? throw new UsageException("--owner: empty; give a process name, a unit, or a container id")
+        : value.Trim();
 
     private static string ParseFormat(string? value)
     {

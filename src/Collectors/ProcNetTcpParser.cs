@@ -233,32 +233,7 @@ public static class ProcNetTcpParser
 
     private static bool IsDecimal(ReadOnlySpan<byte> text) => TryParseDecimal(text, out _);
 
-    private static bool TryParseDecimal(ReadOnlySpan<byte> text, out ulong value)
-    {
-        value = 0;
-        if (text.IsEmpty || text.Length > 20)
-        {
-            return false;
-        }
-
-        foreach (var c in text)
-        {
-            if (c is < (byte)'0' or > (byte)'9')
-            {
-                return false;
-            }
-
-            var next = (value * 10) + (ulong)(c - '0');
-            if (next < value)
-            {
-                return false; // overflow
-            }
-
-            value = next;
-        }
-
-        return true;
-    }
+    private static bool TryParseDecimal(ReadOnlySpan<byte> text, out ulong value) => Ownership.ProcFs.TryParseDecimal(text, out value);
 
     private static bool TryParseSignedDecimal(ReadOnlySpan<byte> text) =>
         !text.IsEmpty && TryParseDecimal(text[0] == (byte)'-' ? text[1..] : text, out _);

@@ -20,6 +20,9 @@ public sealed class SocketTable
 
     public ReadOnlySpan<SocketRecord> Records => _items.AsSpan(0, Count);
 
+    /// <summary>The records as memory, for readers that outlive a stack frame (no copy).</summary>
+    public ReadOnlyMemory<SocketRecord> AsMemory() => _items.AsMemory(0, Count);
+
     /// <summary>The records, writable in place (for collectors that compact or fix up after a fill).</summary>
     public Span<SocketRecord> AsSpan() => _items.AsSpan(0, Count);
 

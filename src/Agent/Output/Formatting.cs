@@ -20,6 +20,15 @@ internal static class Formatting
         _ => "timer_" + ((int)timer).ToString(CultureInfo.InvariantCulture),
     };
 
+    /// <summary>Why a socket has no owner, as JSON and tables say it.</summary>
+    public static string Reason(UnownedReason reason) => reason switch
+    {
+        UnownedReason.NoInode => "no_inode",
+        UnownedReason.NotFound => "not_found",
+        UnownedReason.PermissionDenied => "permission_denied",
+        _ => "none",
+    };
+
     /// <summary>host:port, with IPv6 hosts in brackets.</summary>
     public static string Endpoint(SocketFamily family, in IpAddressBytes address, ushort port)
     {

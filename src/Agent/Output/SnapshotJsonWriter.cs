@@ -27,25 +27,33 @@ internal static class SnapshotJsonWriter
     private static readonly JsonEncodedText Interface = JsonEncodedText.Encode("interface");
     private static readonly JsonEncodedText Step = JsonEncodedText.Encode("step");
     private static readonly JsonEncodedText WaitsFor = JsonEncodedText.Encode("waits_for");
+    private static readonly JsonEncodedText Owner = JsonEncodedText.Encode("owner");
+    private static readonly JsonEncodedText Pid = JsonEncodedText.Encode("pid");
+    private static readonly JsonEncodedText Process = JsonEncodedText.Encode("process");
+    private static readonly JsonEncodedText Unit = JsonEncodedText.Encode("unit");
+    private static readonly JsonEncodedText User = JsonEncodedText.Encode("user");
+    private static readonly JsonEncodedText Container = JsonEncodedText.Encode("container");
+    private static readonly JsonEncodedText Via = JsonEncodedText.Encode("via");
+    private static readonly JsonEncodedText Unowned = JsonEncodedText.Encode("unowned");
 
-    public static void Write(Stream output, SocketTable table)
+    public static void Write(Stream output, SnapshotView view)
     {
         var newline = "\n"u8;
         using var writer = new Utf8JsonWriter(output, new JsonWriterOptions { Indented = false, SkipValidation = true });
         output.Write("["u8);
-        var records = table.Records;
+        var records = view.Records.Span;
         for (var i = 0; i < records.Length; i++)
         {
             output.Write(i == 0 ? newline : ",\n"u8);
             writer.Reset(output);
-            WriteRecord(writer, in records[i]);
+            WriteRecord(writer, in records[i], view, i);
             writer.Flush();
         }
 
         output.Write(records.Length == 0 ? "]\n"u8 : "\n]\n"u8);
     }
 
-    private static void WriteRecord(Utf8JsonWriter w, in SocketRecord r)
+    private static void WriteRecord(Utf8JsonWriter w, in SocketRecord r, SnapshotView view, int index)
     {
         var entry = Lifecycle.Of(r.State);
         w.WriteStartObject();
@@ -75,6 +83,32 @@ internal static class SnapshotJsonWriter
         w.WriteNumber(Interface, r.Interface);
         w.WriteString(Step, entry.Step);
         w.WriteString(WaitsFor, entry.WaitsFor);
+        if (view.HasOwners)
+        {
+            WriteOwner(w, view.Owners![index], view.Via![index], view.Reasons![index]);
+        }
+
         w.WriteEndObject();
+    }
+
+    private static void WriteOwner(Utf8JsonWriter w, SocketOwner? owner, OwnerVia via, UnownedReason reason)
+    {
+        if (owner is null)
+        {
+            w.WriteNull(Owner);
+            w.WriteString(Unowned, Formatting.Reason(reason));
+            return;
+        }
+
+        w.WriteStartObject(Owner);
+        w.WriteNumber(Pid, owner.Pid);
+        w.WriteString(Process, owner.Process);
+        w.WriteString(Unit, owner.Unit);
+        w.WriteNumber(Uid, owner.Uid);
+        w.WriteString(User, owner.User);
+        w.WriteString(Container, owner.Container);
+        w.WriteString(Via, via == OwnerVia.Listener ? "listener" : "descriptor");
+        w.WriteEndObject();
+        w.WriteNull(Unowned);
     }
 }

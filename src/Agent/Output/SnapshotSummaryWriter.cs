@@ -6,9 +6,9 @@ namespace SockWatch.Agent.Output;
 /// <summary>`--format summary`: one `state count` line per state, in kernel value order.</summary>
 internal static class SnapshotSummaryWriter
 {
-    public static void Write(TextWriter output, SocketTable table, IReadOnlyList<TcpState> states)
+    public static void Write(TextWriter output, SnapshotView view, IReadOnlyList<TcpState> states)
     {
-        var counts = table.CountByState();
+        var counts = view.CountByState();
         foreach (var state in states)
         {
             output.Write(Lifecycle.NameOf(state));

@@ -6,34 +6,37 @@ using SockWatch.Core;
 namespace SockWatch.Agent.Output;
 
 /// <summary>
-/// `--format table`, for a person: each socket with its place in the lifecycle, aligned,
-/// ordered along the lifecycle (listeners first, then handshakes, established, active and
-/// passive closes), then a summary by state and phase.
+/// `--format table`, for a person: each socket with its owner and its place in the lifecycle,
+/// aligned, ordered along the lifecycle (listeners first, then handshakes, established, active
+/// and passive closes), then a summary by state, by phase and of what has no owner.
 /// </summary>
 internal static class SnapshotTableWriter
 {
-    private static readonly string[] Headers = ["STATE", "PHASE", "LOCAL", "REMOTE", "RECV-Q", "SEND-Q", "TIMER", "UID", "INODE", "LIFECYCLE"];
+    private static readonly string[] Headers = ["STATE", "PHASE", "LOCAL", "REMOTE", "RECV-Q", "SEND-Q", "TIMER", "PID", "PROCESS", "UNIT", "INODE", "LIFECYCLE"];
 
-    public static void Write(TextWriter output, SocketTable table, CollectionStats stats)
+    public static void Write(TextWriter output, SnapshotView view)
     {
-        var records = table.Records;
+        var records = view.Records.Span;
         var order = new int[records.Length];
         for (var i = 0; i < order.Length; i++)
         {
             order[i] = i;
         }
 
-        var copy = records.ToArray();
-        Array.Sort(order, (a, b) => Compare(in copy[a], in copy[b]));
+        var copy = view.Records;
+        Array.Sort(order, (a, b) => Compare(in copy.Span[a], in copy.Span[b]));
 
         var inv = CultureInfo.InvariantCulture;
         var rows = new string[records.Length][];
         var widths = Headers.Select(h => h.Length).ToArray();
         for (var i = 0; i < order.Length; i++)
         {
-            ref readonly var r = ref copy[order[i]];
+            var index = order[i];
+            ref readonly var r = ref records[index];
             var entry = Lifecycle.Of(r.State);
             var timer = r.Timer == SocketTimer.Off ? "-" : $"{Formatting.Timer(r.Timer)} {Formatting.Duration(r.TimerExpiresMs)}";
+            var owner = view.Owners?[index];
+            var process = owner is null ? "-" : view.Via![index] == OwnerVia.Listener ? owner.Process + " (listener)" : owner.Process;
             var row = new[]
             {
                 entry.Name,
@@ -43,7 +46,9 @@ internal static class SnapshotTableWriter
                 r.RxQueue.ToString(inv),
                 r.TxQueue.ToString(inv),
                 timer,
-                r.Uid.ToString(inv),
+                owner?.Pid.ToString(inv) ?? "-",
+                process,
+                owner?.Unit ?? "-",
                 r.Inode.ToString(inv),
                 $"{entry.Step}; waits for {entry.WaitsFor}",
             };
@@ -63,24 +68,31 @@ internal static class SnapshotTableWriter
         }
 
         output.Write('\n');
-        WriteSummary(output, table, stats);
+        WriteSummary(output, view);
     }
 
-    internal static void WriteSummary(TextWriter output, SocketTable table, CollectionStats stats)
+    internal static void WriteSummary(TextWriter output, SnapshotView view)
     {
         var inv = CultureInfo.InvariantCulture;
-        var counts = table.CountByState();
+        var counts = view.CountByState();
         var byState = Lifecycle.Entries
             .Where(e => counts[(int)e.State] > 0)
             .Select(e => string.Create(inv, $"{e.Name} {counts[(int)e.State]}"));
         var phases = Enum.GetValues<LifecyclePhase>()
             .Select(p => string.Create(inv, $"{Lifecycle.PhaseName(p)} {Lifecycle.Entries.Where(e => e.Phase == p).Sum(e => counts[(int)e.State])}"));
 
-        output.Write(string.Create(inv, $"{table.Count} sockets, read through {stats.Collector}"));
-        output.Write(table.Count > 0 ? ": " + string.Join(", ", byState) : string.Empty);
+        output.Write(string.Create(inv, $"{view.Count} sockets, read through {view.Stats.Collector}"));
+        output.Write(view.Count > 0 ? ": " + string.Join(", ", byState) : string.Empty);
         output.Write('\n');
         output.Write("by phase: " + string.Join(", ", phases) + "\n");
-        foreach (var note in Notes(stats))
+        if (view.HasOwners)
+        {
+            var viaListener = view.Via!.Count(v => v == OwnerVia.Listener);
+            output.Write(string.Create(inv,
+                $"owners: {view.Owners!.Count(o => o is not null)} attributed ({viaListener} through their listener); unowned: {view.CountUnowned(UnownedReason.NoInode)} without an inode, {view.CountUnowned(UnownedReason.NotFound)} not found, {view.CountUnowned(UnownedReason.PermissionDenied)} permission denied\n"));
+        }
+
+        foreach (var note in Notes(view.Stats))
         {
             output.Write("note: " + note + "\n");
         }

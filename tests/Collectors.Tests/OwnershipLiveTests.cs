@@ -1,0 +1,193 @@
+using System.Diagnostics;
+using Microsoft.Extensions.Logging.Abstractions;
+using SockWatch.Collectors;
+using SockWatch.Collectors.Ownership;
+using SockWatch.Core;
+using SockWatch.Tests;
+
+namespace SockWatch.Collectors.Tests;
+
+/// <summary>
+/// Child processes holding loopback sockets, placed in a cgroup named like a systemd service
+/// (system.slice/NAME.service) in every hierarchy this host lets root write: the v2 tree
+/// (/sys/fs/cgroup, or /sys/fs/cgroup/unified on hybrid hosts) and the v1 name=systemd tree.
+/// </summary>
+public sealed class OwnershipLiveTests : IDisposable
+{
+    private const string ChildScript = """
+        import ctypes, socket, sys
+        ctypes.CDLL(None).prctl(15, sys.argv[1].encode(), 0, 0, 0)  # PR_SET_NAME
+        keep = []
+        l = socket.socket(); l.bind(("127.0.0.1", 0)); l.listen(8); keep.append(l)
+        c = socket.socket(); c.connect(l.getsockname()); s, _ = l.accept(); keep += [c, s]
+        print(l.getsockname()[1], c.getsockname()[1], flush=True)
+        for line in sys.stdin:
+            if line.strip() == "open":
+                n = socket.socket(); n.connect(l.getsockname()); a, _ = l.accept(); keep += [n, a]
+                print(n.getsockname()[1], flush=True)
+        """;
+
+    private readonly List<Process> _children = [];
+    private readonly List<string> _cgroups = [];
+
+    private static readonly string[] Hierarchies = ["/sys/fs/cgroup/unified", "/sys/fs/cgroup/systemd", "/sys/fs/cgroup"];
+
+    [RootFact]
+    public void Children_in_a_service_cgroup_are_reported_with_pid_process_and_unit()
+    {
+        var unit = $"swtest-{Environment.ProcessId}.service";
+        var (child, listenPort, clientPort) = Spawn("swowner-test");
+        var placed = PlaceInServiceCgroup(child.Id, unit);
+        Assert.True(placed > 0, "no cgroup hierarchy under /sys/fs/cgroup could be written as root");
+
+        var resolver = new OwnerResolver("/proc", NullLogger.Instance);
+        var (table, owners) = Resolve(resolver);
+        foreach (var port in new[] { listenPort, clientPort })
+        {
+            var i = Find(table, port);
+            var owner = owners.Owners[i];
+            Assert.NotNull(owner);
+            Assert.Equal(child.Id, owner.Pid);
+            Assert.Equal("swowner-test", owner.Process);
+            Assert.Equal(unit, owner.Unit);
+            Assert.Equal("root", owner.User);
+        }
+    }
+
+    [RootFact]
+    public void Only_changed_processes_are_listed_again_and_new_sockets_are_found()
+    {
+        var (child, _, _) = Spawn("swowner-incr");
+        var resolver = new OwnerResolver("/proc", NullLogger.Instance);
+        var scanner = GetScanner(resolver);
+        Resolve(resolver);
+        Assert.True(scanner.ListedInLastScan(child.Id));
+
+        Resolve(resolver);
+        Assert.False(scanner.ListedInLastScan(child.Id)); // nothing changed: not listed again
+
+        child.StandardInput.WriteLine("open");
+        var newPort = int.Parse(child.StandardOutput.ReadLine()!, System.Globalization.CultureInfo.InvariantCulture);
+        var (table, owners) = Resolve(resolver);
+        Assert.True(scanner.ListedInLastScan(child.Id)); // its descriptor count changed
+        Assert.Equal(child.Id, owners.Owners[Find(table, newPort)]!.Pid);
+    }
+
+    [RootFact]
+    public void A_process_that_exits_between_scans_is_dropped_without_error()
+    {
+        var (stays, stayPort, _) = Spawn("swowner-stay");
+        var (leaves, leavePort, _) = Spawn("swowner-leave");
+        var resolver = new OwnerResolver("/proc", NullLogger.Instance);
+        var (table, owners) = Resolve(resolver);
+        Assert.Equal(leaves.Id, owners.Owners[Find(table, leavePort)]!.Pid);
+
+        leaves.Kill();
+        leaves.WaitForExit();
+        (table, owners) = Resolve(resolver);
+        Assert.True(owners.Stats.Vanished >= 1);
+        Assert.Equal(stays.Id, owners.Owners[Find(table, stayPort)]!.Pid);
+        Assert.DoesNotContain(owners.Owners, o => o?.Pid == leaves.Id);
+    }
+
+    private static ProcessScanner GetScanner(OwnerResolver resolver) =>
+        (ProcessScanner)typeof(OwnerResolver).GetField("_scanner", System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Instance)!.GetValue(resolver)!;
+
+    private static (SocketTable, SocketOwnership) Resolve(OwnerResolver resolver)
+    {
+        var table = new SocketTable();
+        using var netlink = new NetlinkCollector();
+        netlink.Collect(table, CollectRequest.All);
+        return (table, resolver.Resolve(table));
+    }
+
+    private static int Find(SocketTable table, int localPort)
+    {
+        for (var i = 0; i < table.Count; i++)
+        {
+            if (table[i].LocalPort == localPort && table[i].State is TcpState.Listen or TcpState.Established)
+            {
+                return i;
+            }
+        }
+
+        throw new InvalidOperationException("no socket on local port " + localPort);
+    }
+
+    private (Process Child, int ListenPort, int ClientPort) Spawn(string name)
+    {
+        var psi = new ProcessStartInfo(Conditions.FindExecutable("python3") ?? "python3")
+        {
+            RedirectStandardInput = true,
+            RedirectStandardOutput = true,
+            UseShellExecute = false,
+        };
+        psi.ArgumentList.Add("-c");
+        psi.ArgumentList.Add(ChildScript);
+        psi.ArgumentList.Add(name);
+        var child = Process.Start(psi)!;
+        _children.Add(child);
+        var ports = child.StandardOutput.ReadLine()!.Split(' ');
+        return (child, int.Parse(ports[0], System.Globalization.CultureInfo.InvariantCulture), int.Parse(ports[1], System.Globalization.CultureInfo.InvariantCulture));
+    }
+
+    private int PlaceInServiceCgroup(int pid, string unit)
+    {
+        var placed = 0;
+        foreach (var root in Hierarchies)
+        {
+            var isV2 = File.Exists(Path.Combine(root, "cgroup.controllers"));
+            var isNamedSystemd = root.EndsWith("/systemd", StringComparison.Ordinal) && File.Exists(Path.Combine(root, "cgroup.procs"));
+            if (!isV2 && !isNamedSystemd)
+            {
+                continue;
+            }
+
+            var dir = Path.Combine(root, "system.slice", unit);
+            try
+            {
+                Directory.CreateDirectory(dir);
+                _cgroups.Add(dir);
+                File.WriteAllText(Path.Combine(dir, "cgroup.procs"), pid.ToString(System.Globalization.CultureInfo.InvariantCulture));
+                placed++;
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                // not writable here (read-only cgroupfs in a container): try the next hierarchy
+            }
+
+            if (isV2 && root == "/sys/fs/cgroup")
+            {
+                break; // pure v2: the only hierarchy
+            }
+        }
+
+        return placed;
+    }
+
+    public void Dispose()
+    {
+        foreach (var c in _children)
+        {
+            if (!c.HasExited)
+            {
+                c.Kill();
+                c.WaitForExit();
+            }
+
+            c.Dispose();
+        }
+
+        foreach (var dir in _cgroups)
+        {
+            try
+            {
+                Directory.Delete(dir);
+            }
+            catch (IOException)
+            {
+                // still busy for a moment after the kill; a later run reuses or leaves it empty
+            }
+        }
+    }
+}
