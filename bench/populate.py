@@ -548,6 +548,8 @@ class Parent:
 
     def spawn(self, specs):
         parent_pid = os.getpid()
+        # the pipes first: the parent select()s on them, so they must stay below 1024
+        pipes = [os.pipe() + os.pipe() for spec in specs]
         # --processes: one unix SOCK_SEQPACKET pair per holder, as plain
         # descriptors (no socket objects a forked child could finalize)
         chans = {}   # holder index -> (builder end, holder end)
@@ -555,9 +557,8 @@ class Parent:
             for idx in spec.get("holders", ()):
                 a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
                 chans[idx] = (a.detach(), b.detach())
-        for spec in specs:
-            cmd_r, cmd_w = os.pipe()
-            st_r, st_w = os.pipe()
+        for k, spec in enumerate(specs):
+            cmd_r, cmd_w, st_r, st_w = pipes[k]
             sys.stdout.flush()
             sys.stderr.flush()
             pid = os.fork()
@@ -568,6 +569,9 @@ class Parent:
                     for other in self.children.values():
                         os.close(other["cmd"])
                         os.close(other["status"])
+                    for later in pipes[k + 1:]:
+                        for fd in later:
+                            os.close(fd)
                     mine = set(spec.get("holders", ()))
                     for idx, (a, b) in chans.items():
                         os.close(b)

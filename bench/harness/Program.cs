@@ -79,7 +79,41 @@ internal static partial class Program
         Emit("owners_cold", iterations, () => attributed = Count(new OwnerResolver(procRoot, NullLogger.Instance).Resolve(table)), () => attributed);
         var resolver = new OwnerResolver(procRoot, NullLogger.Instance);
         Emit("owners_steady", iterations, () => attributed = Count(resolver.Resolve(table)), () => attributed);
+
+        // The other path: units from the sockets' cgroup ids, no process walked.
+        if (CgroupIdMap.FindCgroup2Mount() is { } mount)
+        {
+            var units = 0;
+            Emit("cgroup_units_cold", iterations, () => units = UnitsFromIds(new CgroupIdMap(mount), table), () => units);
+            var map = new CgroupIdMap(mount);
+            Emit("cgroup_units_steady", iterations, () => units = UnitsFromIds(map, table), () => units);
+        }
+
         return 0;
+
+        static int UnitsFromIds(CgroupIdMap map, SocketTable table)
+        {
+            map.BeginRound();
+            var found = 0;
+            var seen = new Dictionary<ulong, bool>();
+            foreach (ref readonly var r in table.Records)
+            {
+                if (r.CgroupId == 0)
+                {
+                    continue;
+                }
+
+                if (!seen.TryGetValue(r.CgroupId, out var known))
+                {
+                    known = map.Lookup(r.CgroupId) is { } path && CgroupParser.Describe(path).Unit is not null;
+                    seen[r.CgroupId] = known;
+                }
+
+                found += known ? 1 : 0;
+            }
+
+            return found;
+        }
 
         static int Count(SocketOwnership o) => o.Owners.Count(x => x is not null);
     }

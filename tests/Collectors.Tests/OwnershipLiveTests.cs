@@ -52,6 +52,18 @@ public sealed class OwnershipLiveTests : IDisposable
             Assert.Equal(unit, owner.Unit);
             Assert.Equal("root", owner.User);
         }
+
+        // A socket made after the move carries the service's cgroup id (cgroup v2), so its unit
+        // is known from the dump alone, without walking processes.
+        if (CgroupIdMap.FindCgroup2Mount() is { } mount && Directory.Exists(Path.Combine(mount, "system.slice", unit)))
+        {
+            child.StandardInput.WriteLine("open");
+            var newPort = int.Parse(child.StandardOutput.ReadLine()!, System.Globalization.CultureInfo.InvariantCulture);
+            (table, owners) = Resolve(resolver);
+            var fresh = Find(table, newPort);
+            Assert.Equal(unit, owners.CgroupUnits[fresh]);
+            Assert.Equal(unit, owners.Owners[fresh]!.Unit);
+        }
     }
 
     [RootFact]

@@ -35,6 +35,7 @@ internal static class SnapshotJsonWriter
     private static readonly JsonEncodedText Container = JsonEncodedText.Encode("container");
     private static readonly JsonEncodedText Via = JsonEncodedText.Encode("via");
     private static readonly JsonEncodedText Unowned = JsonEncodedText.Encode("unowned");
+    private static readonly JsonEncodedText CgroupUnit = JsonEncodedText.Encode("cgroup_unit");
 
     public static void Write(Stream output, SnapshotView view)
     {
@@ -86,6 +87,7 @@ internal static class SnapshotJsonWriter
         if (view.HasOwners)
         {
             WriteOwner(w, view.Owners![index], view.Via![index], view.Reasons![index]);
+            w.WriteString(CgroupUnit, view.CgroupUnits![index]);
         }
 
         w.WriteEndObject();

@@ -7,8 +7,9 @@ namespace SockWatch.Agent.Output;
 /// <summary>What a snapshot prints: the sockets, and their owners when they were resolved.</summary>
 internal sealed class SnapshotView
 {
-    private SnapshotView(ReadOnlyMemory<SocketRecord> records, SocketOwner?[]? owners, OwnerVia[]? via, UnownedReason[]? reasons, CollectionStats stats, OwnerScanStats? ownerStats)
+    private SnapshotView(ReadOnlyMemory<SocketRecord> records, SocketOwner?[]? owners, OwnerVia[]? via, UnownedReason[]? reasons, CollectionStats stats, OwnerScanStats? ownerStats, string?[]? cgroupUnits = null)
     {
+        CgroupUnits = cgroupUnits;
         Records = records;
         Owners = owners;
         Via = via;
@@ -32,13 +33,16 @@ internal sealed class SnapshotView
 
     public OwnerScanStats? OwnerStats { get; }
 
+    /// <summary>Units from the sockets' own cgroup ids (netlink), when owners were resolved.</summary>
+    public string?[]? CgroupUnits { get; }
+
     public bool HasOwners => Owners is not null;
 
     public static SnapshotView Of(SocketTable table, CollectionStats stats) =>
         new(table.AsMemory(), null, null, null, stats, null);
 
     public static SnapshotView Of(SocketTable table, CollectionStats stats, SocketOwnership ownership) =>
-        new(table.AsMemory(), [.. ownership.Owners], [.. ownership.Via], [.. ownership.Reasons], stats, ownership.Stats);
+        new(table.AsMemory(), [.. ownership.Owners], [.. ownership.Via], [.. ownership.Reasons], stats, ownership.Stats, [.. ownership.CgroupUnits]);
 
     /// <summary>Only the sockets whose owner matches <paramref name="name"/> (see <see cref="Matches"/>).</summary>
     public SnapshotView WhereOwner(string name)
@@ -65,7 +69,8 @@ internal sealed class SnapshotView
             keep.Select(i => Via![i]).ToArray(),
             keep.Select(i => Reasons![i]).ToArray(),
             Stats,
-            OwnerStats);
+            OwnerStats,
+            keep.Select(i => CgroupUnits![i]).ToArray());
     }
 
     /// <summary>

@@ -7,8 +7,9 @@ namespace SockWatch.Collectors.Ownership;
 /// <summary>The owner of every socket of one table, by index.</summary>
 public sealed class SocketOwnership
 {
-    internal SocketOwnership(SocketOwner?[] owners, OwnerVia[] via, UnownedReason[] reasons, OwnerScanStats stats)
+    internal SocketOwnership(SocketOwner?[] owners, OwnerVia[] via, UnownedReason[] reasons, string?[] cgroupUnits, OwnerScanStats stats)
     {
+        CgroupUnits = cgroupUnits;
         Owners = owners;
         Via = via;
         Reasons = reasons;
@@ -20,6 +21,12 @@ public sealed class SocketOwnership
     public IReadOnlyList<OwnerVia> Via { get; }
 
     public IReadOnlyList<UnownedReason> Reasons { get; }
+
+    /// <summary>
+    /// The unit of the socket's own cgroup (INET_DIAG_CGROUP_ID, netlink only), found without
+    /// walking processes and without privileges; null when unknown.
+    /// </summary>
+    public IReadOnlyList<string?> CgroupUnits { get; }
 
     public OwnerScanStats Stats { get; }
 
@@ -52,11 +59,14 @@ public sealed partial class OwnerResolver
     private const int CapSysPtrace = 19;
 
     private readonly ProcessScanner _scanner;
+    private readonly CgroupIdMap? _cgroups;
+    private readonly Dictionary<ulong, string?> _unitOfCgroup = [];
 
     public OwnerResolver(string procRoot, ILogger logger, string passwdPath = "/etc/passwd")
     {
         ArgumentNullException.ThrowIfNull(logger);
         _scanner = new ProcessScanner(procRoot, passwdPath);
+        _cgroups = CgroupIdMap.FindCgroup2Mount() is { } mount ? new CgroupIdMap(mount) : null;
         // The capabilities are this process's, whatever tree is being read.
         var missing = MissingCapabilities("/proc");
         if (missing.Count > 0)
@@ -121,7 +131,38 @@ public sealed partial class OwnerResolver
             reasons[i] = denied ? UnownedReason.PermissionDenied : UnownedReason.NotFound;
         }
 
-        return new SocketOwnership(owners, via, reasons, stats);
+        return new SocketOwnership(owners, via, reasons, UnitsByCgroupId(records), stats);
+    }
+
+    /// <summary>Units from the sockets' cgroup ids, one lookup per distinct id.</summary>
+    internal string?[] UnitsByCgroupId(ReadOnlySpan<SocketRecord> records)
+    {
+        var units = new string?[records.Length];
+        if (_cgroups is null)
+        {
+            return units;
+        }
+
+        _cgroups.BeginRound();
+        _unitOfCgroup.Clear();
+        for (var i = 0; i < records.Length; i++)
+        {
+            var id = records[i].CgroupId;
+            if (id == 0)
+            {
+                continue;
+            }
+
+            if (!_unitOfCgroup.TryGetValue(id, out var unit))
+            {
+                unit = _cgroups.Lookup(id) is { } path ? CgroupParser.Describe(path).Unit : null;
+                _unitOfCgroup[id] = unit;
+            }
+
+            units[i] = unit;
+        }
+
+        return units;
     }
 
     /// <summary>What of CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH this process lacks (from CapEff in /proc/self/status).</summary>
