@@ -409,6 +409,7 @@ class Builder:
         kept, rest = others[:keep_n], others[keep_n:]
         socks = []
         pos = 0
+        T0 = time.monotonic(); log("T handoff start")
         for (idx, fd), n in zip(chans, split(len(rest), len(chans))):
             part = rest[pos:pos + n]
             pos += n
@@ -423,6 +424,7 @@ class Builder:
             for c in part:
                 c.close()   # the in-flight message keeps them alive until received
         self.held = listeners + kept
+        log("T sent %.2f" % (time.monotonic()-T0))
         deadline = time.monotonic() + HANDOFF_TIMEOUT
         for idx, ch, n in socks:
             ch.settimeout(max(0.1, deadline - time.monotonic()))
@@ -433,6 +435,7 @@ class Builder:
             if reply != b"K%d" % n:
                 raise RuntimeError("holder %d: %s" % (idx, reply.decode(errors="replace")[:300] or "exited"))
             ch.close()
+        log("T acked %.2f" % (time.monotonic()-T0))
         log("worker %d: %d sockets handed to %d holders, %d kept"
             % (self.spec["index"], len(rest), len(chans), len(self.held)))
 
@@ -477,6 +480,7 @@ def worker_main(spec, parent_pid, cmd_fd, status_fd, chans=()):
     cmds = os.fdopen(cmd_fd, "r")
     b = Builder(spec)
     try:
+        log("T build start")
         b.build_persistent()
         b.hand_off(chans)
         status.write(json.dumps({"phase": "base", "ok": True, "fds": len(b.held),
