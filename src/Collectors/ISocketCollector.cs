@@ -8,8 +8,15 @@ public sealed record CollectRequest
     /// <summary>States to report, as a mask of 1 &lt;&lt; state. The netlink collector hands it to the kernel.</summary>
     public uint StateMask { get; init; } = TcpStateMask.All;
 
-    /// <summary>Ask the kernel for tcp_info (INET_DIAG_INFO); netlink only.</summary>
+    /// <summary>Ask the kernel for tcp_info (INET_DIAG_INFO) for every socket; netlink only.</summary>
     public bool IncludeTcpInfo { get; init; }
+
+    /// <summary>
+    /// Ask for tcp_info for sockets in these states only (a mask of 1 &lt;&lt; state); netlink
+    /// only. The dump is split in two: these states with INET_DIAG_INFO, the rest without, so
+    /// the kernel copies tcp_info (280 bytes a socket on 6.18) only where it is used.
+    /// </summary>
+    public uint TcpInfoStateMask { get; init; }
 
     public bool IncludeIpv4 { get; init; } = true;
 

@@ -54,22 +54,24 @@ public sealed class NetlinkCollector : ISocketCollector
         table.Clear();
 
         var mask = KernelStateMask(request.StateMask);
-        var ext = request.IncludeTcpInfo ? L.ExtInfo : (byte)0;
+        var infoMask = request.IncludeTcpInfo ? mask : mask & request.TcpInfoStateMask;
+        var plainMask = mask & ~infoMask;
         var total = default(NetlinkDumpStats);
+        _seenCookies.Reset(Math.Max(table.Capacity, 1024));
         var missing = new List<SocketFamily>(0);
         try
         {
             Open();
             if (request.IncludeIpv4)
             {
-                DumpFamily(table, Libc.AddressFamilies.AF_INET, mask, ext, ref total);
+                DumpFamily(table, Libc.AddressFamilies.AF_INET, plainMask, infoMask, ref total);
             }
 
             if (request.IncludeIpv6)
             {
                 // A host without IPv6 has no AF_INET6 handler: the dump is refused with ENOENT
                 // or EAFNOSUPPORT. That is "no data", not a failure, and IPv4 stands on its own.
-                if (!DumpFamily(table, Libc.AddressFamilies.AF_INET6, mask, ext, ref total))
+                if (!DumpFamily(table, Libc.AddressFamilies.AF_INET6, plainMask, infoMask, ref total))
                 {
                     missing.Add(SocketFamily.Inet6);
                 }
@@ -135,15 +137,34 @@ public sealed class NetlinkCollector : ISocketCollector
         BinaryPrimitives.WriteUInt32LittleEndian(req[(8 + 44)..], L.INET_DIAG_NOCOOKIE);
     }
 
+    /// <summary>One family: the states without tcp_info, then those with it.</summary>
     /// <returns>False when the kernel has no handler for the family (no IPv6 on this host).</returns>
-    private bool DumpFamily(SocketTable table, byte family, uint mask, byte ext, ref NetlinkDumpStats total)
+    private bool DumpFamily(SocketTable table, byte family, uint plainMask, uint infoMask, ref NetlinkDumpStats total)
+    {
+        if (plainMask != 0 && !Dump(table, family, plainMask, 0, ref total))
+        {
+            return false;
+        }
+
+        return infoMask == 0 || Dump(table, family, infoMask, L.ExtInfo, ref total);
+    }
+
+    private bool Dump(SocketTable table, byte family, uint mask, byte ext, ref NetlinkDumpStats total)
     {
         Span<byte> request = stackalloc byte[L.RequestLength];
         var start = table.Count;
         for (var attempt = 1; ; attempt++)
         {
-            table.Truncate(start);
-            _seenCookies.Reset(table.Capacity); // a socket is in one family only: no cross-family duplicates
+            if (attempt > 1)
+            {
+                // Redoing this dump: forget the cookies its failed attempt added.
+                table.Truncate(start);
+                _seenCookies.Reset(Math.Max(table.Capacity, 1024));
+                foreach (ref readonly var r in table.Records)
+                {
+                    _seenCookies.Add(r.Cookie);
+                }
+            }
             var sequence = ++_sequence;
             BuildRequest(request, family, mask, ext, sequence);
             Open();

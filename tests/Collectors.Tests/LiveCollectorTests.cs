@@ -180,3 +180,28 @@ public class NetlinkTruncationTests
         Assert.Equal(retries, tiny.TruncationRetries);
     }
 }
+
+public class NetlinkTcpInfoSplitTests
+{
+    [LiveFact]
+    public void Tcp_info_comes_for_the_chosen_states_only_and_nothing_is_lost()
+    {
+        using var sockets = LoopbackSockets.Create(IPAddress.Loopback);
+        using var netlink = new NetlinkCollector();
+        var plain = new SocketTable();
+        var split = new SocketTable();
+        netlink.Collect(plain, CollectRequest.All);
+        netlink.Collect(split, new CollectRequest { TcpInfoStateMask = TcpStateMask.Of([TcpState.CloseWait, TcpState.FinWait2]) });
+
+        var ours = sockets.Expected.Select(e => (e.State, e.Local.Port, e.Remote.Port)).ToHashSet();
+        var seen = split.Records.ToArray().Where(r => ours.Contains((r.State, r.LocalPort, r.RemotePort))).ToArray();
+        Assert.Equal(ours.Count, seen.Length);
+        Assert.All(seen, r =>
+        {
+            var wanted = r.State is TcpState.CloseWait || (r.State is TcpState.FinWait2 && r.Inode != 0); // minisockets never carry it
+            Assert.Equal(wanted, r.TcpInfo.IsPresent);
+        });
+        var before = plain.Records.ToArray().Where(r => ours.Contains((r.State, r.LocalPort, r.RemotePort))).Select(r => r.Cookie).Order();
+        Assert.Equal(before, seen.Select(r => r.Cookie).Order()); // the same sockets, each once
+    }
+}
