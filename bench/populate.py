@@ -89,11 +89,22 @@ def log(msg):
 # --------------------------------------------------------------------------
 # helpers shared by parent and workers
 
+_LIBC = None
+
+
+def libc():
+    """The C library, loaded once (before forking: dlopen in each child is costly)."""
+    global _LIBC
+    if _LIBC is None:
+        _LIBC = ctypes.CDLL(None, use_errno=True)
+        _LIBC.prctl   # resolve the symbol now too
+    return _LIBC
+
+
 def set_parent_death_signal(sig=signal.SIGKILL):
     """Ask the kernel to send `sig` to this process when its parent exits."""
     try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        if libc.prctl(PR_SET_PDEATHSIG, int(sig), 0, 0, 0) != 0:
+        if libc().prctl(PR_SET_PDEATHSIG, int(sig), 0, 0, 0) != 0:
             log("prctl(PR_SET_PDEATHSIG) failed: errno %d" % ctypes.get_errno())
             return False
         return True
@@ -105,8 +116,7 @@ def set_parent_death_signal(sig=signal.SIGKILL):
 def set_comm(name):
     """Set this process's comm (as shown by ps and ss -p), at most 15 bytes."""
     try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        if libc.prctl(PR_SET_NAME, ctypes.c_char_p(name.encode()[:15]), 0, 0, 0) != 0:
+        if libc().prctl(PR_SET_NAME, ctypes.c_char_p(name.encode()[:15]), 0, 0, 0) != 0:
             log("prctl(PR_SET_NAME) failed: errno %d" % ctypes.get_errno())
     except OSError as e:
         log("prctl unavailable: %s" % e)
@@ -409,7 +419,6 @@ class Builder:
         kept, rest = others[:keep_n], others[keep_n:]
         socks = []
         pos = 0
-        T0 = time.monotonic(); log("T handoff start")
         for (idx, fd), n in zip(chans, split(len(rest), len(chans))):
             part = rest[pos:pos + n]
             pos += n
@@ -424,7 +433,6 @@ class Builder:
             for c in part:
                 c.close()   # the in-flight message keeps them alive until received
         self.held = listeners + kept
-        log("T sent %.2f" % (time.monotonic()-T0))
         deadline = time.monotonic() + HANDOFF_TIMEOUT
         for idx, ch, n in socks:
             ch.settimeout(max(0.1, deadline - time.monotonic()))
@@ -435,7 +443,6 @@ class Builder:
             if reply != b"K%d" % n:
                 raise RuntimeError("holder %d: %s" % (idx, reply.decode(errors="replace")[:300] or "exited"))
             ch.close()
-        log("T acked %.2f" % (time.monotonic()-T0))
         log("worker %d: %d sockets handed to %d holders, %d kept"
             % (self.spec["index"], len(rest), len(chans), len(self.held)))
 
@@ -480,7 +487,6 @@ def worker_main(spec, parent_pid, cmd_fd, status_fd, chans=()):
     cmds = os.fdopen(cmd_fd, "r")
     b = Builder(spec)
     try:
-        log("T build start")
         b.build_persistent()
         b.hand_off(chans)
         status.write(json.dumps({"phase": "base", "ok": True, "fds": len(b.held),
@@ -590,7 +596,16 @@ class Parent:
             self.children[pid] = {"cmd": cmd_w, "status": st_r, "buf": b"", "index": spec["index"]}
         for a, b in chans.values():
             os.close(a)
-        # holders: forked while the builders work; each keeps only its end
+        # holders: forked while the builders work; each keeps only its end.
+        # Forking is the slow part (~10 ms of CPU per holder on a small VM,
+        # mostly copy-on-write faults): touch as little as possible.
+        if chans:
+            try:
+                libc()
+            except OSError:
+                pass
+            gc.collect()
+            gc.freeze()
         for idx, (a, b) in sorted(chans.items()):
             sys.stdout.flush()
             sys.stderr.flush()

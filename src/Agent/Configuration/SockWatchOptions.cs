@@ -1,0 +1,46 @@
+namespace SockWatch.Agent.Configuration;
+
+/// <summary>Every setting of SockWatch: the options of the options/defaults/validation triplet.</summary>
+internal sealed record SockWatchOptions
+{
+    public string Collector { get; init; } = SockWatchOptionsDefaults.Collector;
+
+    public string ProcRoot { get; init; } = SockWatchOptionsDefaults.ProcRoot;
+
+    public TimeSpan PollInterval { get; init; } = SockWatchOptionsDefaults.PollInterval;
+
+    public string ListenAddress { get; init; } = SockWatchOptionsDefaults.ListenAddress;
+
+    public TimeSpan CloseWaitLeakAfter { get; init; } = SockWatchOptionsDefaults.CloseWaitLeakAfter;
+
+    public double EphemeralPortUtilization { get; init; } = SockWatchOptionsDefaults.EphemeralPortUtilization;
+
+    public double AcceptQueueUtilization { get; init; } = SockWatchOptionsDefaults.AcceptQueueUtilization;
+
+    public double TimeWaitBucketUtilization { get; init; } = SockWatchOptionsDefaults.TimeWaitBucketUtilization;
+
+    public TimeSpan LastAckStuckAfter { get; init; } = SockWatchOptionsDefaults.LastAckStuckAfter;
+
+    public int SynSentRetries { get; init; } = SockWatchOptionsDefaults.SynSentRetries;
+}
+
+/// <summary>The defaults, as constants in one place.</summary>
+internal static class SockWatchOptionsDefaults
+{
+    public const string Collector = "auto";
+    public const string ProcRoot = "/proc";
+    public const string ListenAddress = ":9859";
+    public const string ConfigFile = "/etc/sockwatch/sockwatch.json";
+    public const string EnvironmentPrefix = "SOCKWATCH_";
+    public const double EphemeralPortUtilization = 0.8;
+    public const double AcceptQueueUtilization = 0.8;
+    public const double TimeWaitBucketUtilization = 0.8;
+    public const int SynSentRetries = 3;
+
+    public static readonly TimeSpan PollInterval = TimeSpan.FromSeconds(15);
+
+    /// <summary>A close_wait older than this is a leak: normal ones last milliseconds, until the application reads the EOF and closes.</summary>
+    public static readonly TimeSpan CloseWaitLeakAfter = TimeSpan.FromMinutes(2);
+
+    public static readonly TimeSpan LastAckStuckAfter = TimeSpan.FromMinutes(1);
+}
