@@ -73,9 +73,11 @@ public static class FindingValues
     public const string Processes = "processes";
     public const string Utilization = "utilization";
     public const string PortsInUse = "ports_in_use";
+    /// <summary>The usable ephemeral ports (the range less reserved ports): the denominator of the utilization, not the ports left.</summary>
     public const string PortsAvailable = "ports_available";
     public const string TimeWait = "time_wait";
     public const string MaxTimeWaitBuckets = "max_time_wait_buckets";
+    /// <summary>How much a kernel counter rose since the previous poll.</summary>
     public const string Increase = "increase";
     public const string Total = "total";
     public const string AcceptQueue = "accept_queue";
