@@ -15,6 +15,16 @@ of every run.  With --harness-cmd it also runs an in-process harness once
 
     {"name": "netlink", "sockets": 100123, "cpu_ms": [...], "wall_ms": [...], "alloc_bytes": [...]}
 
+With --ownership (socket ownership: which process holds each socket) the
+external commands are instead
+
+    a) ss -tanp                          (stdout -> /dev/null)
+    b) SOCKWATCH snapshot --format json  (only with --sockwatch)
+
+and the harness gets "--ownership" appended too; its "owners_steady" and
+"owners_cold" items are compared with ss -tanp.  --processes N spreads the
+population's sockets over N processes (populate.py --processes).
+
 It prints a Markdown report of medians and ratios (and writes it to --out).
 Timing targets are reported as meets/misses only; they never affect the
 exit status (0 = all measurements ran, 1 = a measured command failed or the
@@ -55,10 +65,15 @@ STATE_NAMES = {
     0x0A: "listen", 0x0B: "closing", 0x0C: "new_syn_recv",
 }
 TARGETS = [
-    # (label, numerator item, denominator item, field, target)
+    # (label, numerator item, denominator item, field, target or None = reported only)
     ("netlink CPU / ss CPU", "netlink", "ss -tan", "cpu", 0.5),
     ("proc CPU / cat CPU", "proc", "cat /proc/net/tcp{,6}", "cpu", 1.3),
     ("snapshot wall / ss wall", "sockwatch snapshot", "ss -tan", "wall", 1.0),
+]
+OWNERSHIP_TARGETS = [
+    ("sockwatch snapshot json wall / ss -tanp wall (cold)", "sockwatch snapshot json", "ss -tanp", "wall", 1.0),
+    ("owners_steady CPU / ss -tanp CPU (steady state)", "owners_steady", "ss -tanp", "cpu", 0.1),
+    ("owners_cold CPU / ss -tanp CPU (cold)", "owners_cold", "ss -tanp", "cpu", None),
 ]
 
 
@@ -134,10 +149,12 @@ class Session:
             self.in_ns = False
 
     # -- population ------------------------------------------------------
-    def start_populate(self, total):
+    def start_populate(self, total, processes=None):
         log = open(self.log_path, "w")
         cmd = ["ip", "netns", "exec", self.ns, sys.executable, POPULATE,
                "--total", str(total), "--ready-file", self.ready_file, "--die-with-parent"]
+        if processes is not None:
+            cmd += ["--processes", str(processes)]
         self.populate = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log,
                                          stderr=subprocess.STDOUT, start_new_session=True)
         log.close()
@@ -249,10 +266,13 @@ def resolve(prog):
 
 
 def build_commands(args):
-    cmds = [
-        ("ss -tan", [resolve("ss"), "-tan"]),
-        ("cat /proc/net/tcp{,6}", [resolve("cat"), "/proc/net/tcp", "/proc/net/tcp6"]),
-    ]
+    if args.ownership:
+        cmds = [("ss -tanp", [resolve("ss"), "-tanp"])]
+    else:
+        cmds = [
+            ("ss -tan", [resolve("ss"), "-tan"]),
+            ("cat /proc/net/tcp{,6}", [resolve("cat"), "/proc/net/tcp", "/proc/net/tcp6"]),
+        ]
     if args.sockwatch:
         sw = os.path.abspath(args.sockwatch)
         if not os.path.isfile(sw):
@@ -263,8 +283,18 @@ def build_commands(args):
             argv = [sw]
         else:
             raise BenchError("--sockwatch %s is not executable" % args.sockwatch)
-        cmds.append(("sockwatch snapshot", argv + ["snapshot", "--format", "summary"]))
+        if args.ownership:
+            cmds.append(("sockwatch snapshot json", argv + ["snapshot", "--format", "json"]))
+        else:
+            cmds.append(("sockwatch snapshot", argv + ["snapshot", "--format", "summary"]))
     return cmds
+
+
+def harness_argv(args):
+    argv = shlex.split(args.harness_cmd) + ["--iterations", str(args.iterations)]
+    if args.ownership:
+        argv.append("--ownership")
+    return argv
 
 
 def measure_external(args, session, measurer, cmds, population):
@@ -313,7 +343,7 @@ def measure_external(args, session, measurer, cmds, population):
 
 
 def run_harness(args, session, population):
-    argv = shlex.split(args.harness_cmd) + ["--iterations", str(args.iterations)]
+    argv = harness_argv(args)
     notes = []
     gen = population
     if not args.no_refresh:
@@ -412,6 +442,10 @@ def report(args, population, rows, ratios, ext_info, harness_info, notes, starte
     fam = population.get("families", {})
     if fam:
         out.append("- Families: IPv4 %d, IPv6 %d" % (fam.get("ipv4", 0), fam.get("ipv6", 0)))
+    if "processes" in population:
+        out.append("- Socket-holding processes: %d (swholder-NNN; %d persistent sockets, ~%d each)"
+                   % (population["processes"], population["plan"]["persistent_fds"],
+                      int(round(population["plan"]["persistent_fds"] / float(max(1, population["processes"]))))))
     if ext_info:
         out.append("- External commands: %d iterations (+%d warm-up), interleaved with rotating order; "
                    "population generation(s) %s; at end of phase: %s"
@@ -431,8 +465,9 @@ def report(args, population, rows, ratios, ext_info, harness_info, notes, starte
     out.append("| ratio | value | target | result |")
     out.append("|---|---:|---:|---|")
     for label, value, target, verdict in ratios:
-        out.append("| %s | %s | <= %.1fx | %s |" % (
-            label, "n/a" if value is None else "%.2fx" % value, target, verdict))
+        out.append("| %s | %s | %s | %s |" % (
+            label, "n/a" if value is None else "%.2fx" % value,
+            "none" if target is None else "<= %.1fx" % target, verdict))
     if notes:
         out.append("")
         out.append("Notes:")
@@ -457,6 +492,11 @@ def parse_args():
     ap.add_argument("--sockets", type=int, default=100000, help="population size (default 100000)")
     ap.add_argument("--iterations", type=int, default=15, help="measured runs per item (default 15)")
     ap.add_argument("--warmup", type=int, default=1, help="unmeasured warm-up rounds (default 1)")
+    ap.add_argument("--processes", type=int,
+                    help="spread the population over N socket-holding processes (populate.py --processes)")
+    ap.add_argument("--ownership", action="store_true",
+                    help="measure socket ownership: ss -tanp and 'sockwatch snapshot --format json', "
+                         "harness gets --ownership (owners_steady / owners_cold items)")
     ap.add_argument("--sockwatch", help="path to the sockwatch executable (or .dll)")
     ap.add_argument("--harness-cmd", help="in-process harness command (split with shlex)")
     ap.add_argument("--harness-timeout", type=int, default=900, help="seconds (default 900)")
@@ -478,6 +518,9 @@ def main():
     if args.iterations < 1 or args.sockets < 100 or args.warmup < 0:
         sys.stderr.write("bench.py: --iterations >= 1, --warmup >= 0 and --sockets >= 100 required\n")
         return 2
+    if args.processes is not None and args.processes < 1:
+        sys.stderr.write("bench.py: --processes must be at least 1\n")
+        return 2
     started_at = datetime.datetime.now().astimezone()
     try:
         cmds = build_commands(args)
@@ -498,8 +541,9 @@ def main():
     status = 0
     try:
         session.create_ns()
-        note("namespace %s; building %d sockets" % (session.ns, args.sockets))
-        session.start_populate(args.sockets)
+        note("namespace %s; building %d sockets%s" % (session.ns, args.sockets,
+             "" if args.processes is None else " held by %d processes" % args.processes))
+        session.start_populate(args.sockets, args.processes)
         population = session.wait_ready(1, args.ready_timeout)
         note("population ready in %.1f s: %s" % (population["seconds"], fmt_counts(population["counts"])))
 
@@ -533,7 +577,7 @@ def main():
             notes += hnotes
             if rc != 0 or not items:
                 status = 1
-            harness_info = {"cmd": shlex.join(shlex.split(args.harness_cmd) + ["--iterations", str(args.iterations)]),
+            harness_info = {"cmd": shlex.join(harness_argv(args)),
                             "elapsed": elapsed, "generation": hgen["generation"], "end_counts": hend}
             for it in items:
                 def nums(key):
@@ -552,12 +596,17 @@ def main():
 
         by_name = {r["name"]: r for r in rows}
         ratios = []
-        for label, num, den, field, target in TARGETS:
+        for label, num, den, field, target in (OWNERSHIP_TARGETS if args.ownership else TARGETS):
             a, b = by_name.get(num), by_name.get(den)
             value = None
             if a and b and a[field] is not None and b[field]:
                 value = a[field] / b[field]
-            verdict = "n/a" if value is None else ("meets" if value <= target else "misses")
+            if value is None:
+                verdict = "n/a"
+            elif target is None:
+                verdict = "reported"
+            else:
+                verdict = "meets" if value <= target else "misses"
             ratios.append((label, value, target, verdict))
 
         text = report(args, population, rows, ratios, ext_info, harness_info, notes, started_at)

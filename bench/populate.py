@@ -199,6 +199,15 @@ def split(n, parts):
     return [base + (1 if i < extra else 0) for i in range(parts)]
 
 
+def split_weighted(n, weights):
+    """Split n in proportion to weights (equal weights: the same as split())."""
+    total = float(sum(weights))
+    out = [int(n * w // total) for w in weights]
+    for i in range(n - sum(out)):
+        out[i % len(out)] += 1
+    return out
+
+
 def by_family(n):
     v6 = int(round(n * IPV6_SHARE))
     return {"ipv4": n - v6, "ipv6": v6}
@@ -228,16 +237,26 @@ def make_plan(total, fd_limit, processes=None):
         if processes > persistent_fds:
             raise SystemExit("populate: --processes %d is more than the %d sockets that hold a descriptor"
                              % (processes, persistent_fds))
+        # builder w builds for itself and its holders (group_sizes[w] processes),
+        # so its share of the sockets is weighted by that; more builders if
+        # the largest share would not fit one builder's descriptor budget
         workers = min(workers, processes)
-        group_sizes = split(processes, workers)   # per builder: itself + its holders
+        while True:
+            group_sizes = split(processes, workers)
+            if workers >= processes or max(group_sizes) * persistent_fds / float(processes) <= per_worker_cap:
+                break
+            workers += 1
+        dist = lambda n, parts: split_weighted(n, group_sizes)
+    else:
+        dist = split
 
     specs = []
     shares = {
         "listeners": split(listeners, workers),
-        "cw_orphans": split(cw_orphans, workers),
-        "fw2_pairs": split(fw2_pairs, workers),
-        "est_pairs": split(est_pairs, workers),
-        "time_wait": split(time_wait, workers),
+        "cw_orphans": dist(cw_orphans, workers),
+        "fw2_pairs": dist(fw2_pairs, workers),
+        "est_pairs": dist(est_pairs, workers),
+        "time_wait": dist(time_wait, workers),
     }
     port = LISTEN_PORT_BASE
     for w in range(workers):
@@ -840,6 +859,8 @@ def main():
                     if not data:
                         raise RuntimeError("worker pid %d exited unexpectedly" % status_fds[fd])
     except SystemExit as e:
+        if isinstance(e.code, str):
+            sys.stderr.write(e.code + "\n")
         return e.code if isinstance(e.code, int) else 1
     except KeyboardInterrupt:
         return 130

@@ -23,6 +23,41 @@ internal static class CommonOptions
         HelpName = "DIR",
     };
 
+    public static Option<string> Config() => new("--config")
+    {
+        Description = "A JSON configuration file (default: /etc/sockwatch/sockwatch.json when it exists). Environment variables SOCKWATCH_* override it, flags override both.",
+        HelpName = "FILE",
+    };
+
+    /// <summary>A detector threshold flag and the configuration key it sets.</summary>
+    internal sealed record Threshold(string Key, Option<string> Option);
+
+    /// <summary>The detector thresholds as flags, shared by check and run.</summary>
+    public static IReadOnlyList<Threshold> DetectorThresholds() =>
+    [
+        new("close_wait_leak_after", new Option<string>("--close-wait-leak-after") { Description = "A close_wait older than this is a leak (default 2m).", HelpName = "DURATION" }),
+        new("ephemeral_port_utilization", new Option<string>("--ephemeral-port-utilization") { Description = "Report a destination using this share of the ephemeral port range (default 0.8).", HelpName = "RATIO" }),
+        new("accept_queue_utilization", new Option<string>("--accept-queue-utilization") { Description = "Report a listener whose accept queue is this full (default 0.8).", HelpName = "RATIO" }),
+        new("time_wait_bucket_utilization", new Option<string>("--time-wait-bucket-utilization") { Description = "Report time_wait at this share of tcp_max_tw_buckets (default 0.8).", HelpName = "RATIO" }),
+        new("last_ack_stuck_after", new Option<string>("--last-ack-stuck-after") { Description = "A last_ack older than this is stuck (default 1m).", HelpName = "DURATION" }),
+        new("syn_sent_retries", new Option<string>("--syn-sent-retries") { Description = "Report syn_sent sockets with this many SYN retransmits (default 3).", HelpName = "N" }),
+    ];
+
+    /// <summary>The configuration keys given as flags, for <see cref="Configuration.ConfigurationLoader"/>.</summary>
+    public static Dictionary<string, string> ConfigurationFlags(ParseResult parse, IReadOnlyList<Threshold> thresholds)
+    {
+        var flags = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var t in thresholds)
+        {
+            if (parse.GetValue(t.Option) is { } value)
+            {
+                flags[t.Key] = value;
+            }
+        }
+
+        return flags;
+    }
+
     public static CollectorKind ParseCollector(string? value) =>
         CollectorKinds.TryParse(value, out var kind)
             ? kind

@@ -36,6 +36,7 @@ internal static class Program
             "SockWatch watches the kernel's TCP sockets, places each on the TCP lifecycle (handshake, data transfer, four-way close) and finds what is stuck.")
         {
             SnapshotCommand.Create(),
+            CheckCommand.Create(),
         };
         root.SetAction(_ =>
         {

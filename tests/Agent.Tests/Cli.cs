@@ -10,9 +10,14 @@ internal static class Cli
         public string[] StderrLines => Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries);
     }
 
-    public static Result Run(params string[] args)
+    public static Result Run(params string[] args) => Start(Path.Combine(AppContext.BaseDirectory, "sockwatch"), args);
+
+    /// <summary>Runs sockwatch inside a network namespace made by `ip netns add`.</summary>
+    public static Result RunIn(string netns, string[] args) =>
+        Start(SockWatch.Tests.Conditions.FindExecutable("ip") ?? "ip", ["netns", "exec", netns, Path.Combine(AppContext.BaseDirectory, "sockwatch"), .. args]);
+
+    private static Result Start(string exe, string[] args)
     {
-        var exe = Path.Combine(AppContext.BaseDirectory, "sockwatch");
         var psi = new ProcessStartInfo(exe)
         {
             RedirectStandardOutput = true,

@@ -1,0 +1,128 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using SockWatch.Core.Detection;
+
+namespace SockWatch.Agent.Output;
+
+/// <summary>Findings as a table for a person, or as JSON for a script.</summary>
+internal static class FindingsWriter
+{
+    /// <summary>CloseWaitLeak -> close_wait_leak: the names JSON, alerts and dashboards use.</summary>
+    public static string KindName(FindingKind kind) => SnakeCase(kind.ToString());
+
+    public static string SeverityName(FindingSeverity severity) => severity.ToString().ToLowerInvariant();
+
+    public static void WriteJson(Stream output, IReadOnlyList<Finding> findings)
+    {
+        using var w = new Utf8JsonWriter(output, new JsonWriterOptions { Indented = true });
+        w.WriteStartArray();
+        foreach (var f in findings)
+        {
+            w.WriteStartObject();
+            w.WriteString("kind", KindName(f.Kind));
+            w.WriteString("severity", SeverityName(f.Severity));
+            w.WriteString("subject", f.Subject);
+            if (f.Owner is { } o)
+            {
+                w.WriteStartObject("owner");
+                w.WriteNumber("pid", o.Pid);
+                w.WriteString("process", o.Process);
+                w.WriteString("unit", o.Unit);
+                w.WriteString("user", o.User);
+                w.WriteString("container", o.Container);
+                w.WriteEndObject();
+            }
+            else
+            {
+                w.WriteNull("owner");
+            }
+
+            w.WriteNumber("count", f.Count);
+            if (f.OldestAge is { } age)
+            {
+                w.WriteNumber("oldest_age_seconds", Math.Round(age.TotalSeconds, 3));
+            }
+            else
+            {
+                w.WriteNull("oldest_age_seconds");
+            }
+
+            w.WriteString("explanation", f.Explanation);
+            w.WriteStartObject("values");
+            foreach (var (name, value) in f.Values.OrderBy(v => v.Key, StringComparer.Ordinal))
+            {
+                w.WriteNumber(name, value);
+            }
+
+            w.WriteEndObject();
+            w.WriteEndObject();
+        }
+
+        w.WriteEndArray();
+        w.Flush();
+        output.Write("\n"u8);
+    }
+
+    public static void WriteTable(TextWriter output, IReadOnlyList<Finding> findings, int sockets)
+    {
+        var inv = CultureInfo.InvariantCulture;
+        if (findings.Count == 0)
+        {
+            output.Write(string.Create(inv, $"no findings: {sockets} sockets checked, nothing stuck\n"));
+            return;
+        }
+
+        string[] headers = ["SEVERITY", "KIND", "SUBJECT", "OWNER", "COUNT", "OLDEST"];
+        var rows = findings.Select(f => new[]
+        {
+            SeverityName(f.Severity),
+            KindName(f.Kind),
+            f.Subject,
+            f.Owner is { } o ? $"{o.Process} (pid {o.Pid.ToString(inv)}{(o.Unit is null ? string.Empty : ", " + o.Unit)})" : "-",
+            f.Count.ToString(inv),
+            f.OldestAge is { } a ? Text.Age(a) : "-",
+        }).ToArray();
+        var widths = headers.Select((h, i) => Math.Max(h.Length, rows.Max(r => r[i].Length))).ToArray();
+        var line = new StringBuilder();
+        void Row(string[] cells)
+        {
+            line.Clear();
+            for (var i = 0; i < cells.Length; i++)
+            {
+                line.Append(cells[i]);
+                if (i < cells.Length - 1)
+                {
+                    line.Append(' ', widths[i] - cells[i].Length + 2);
+                }
+            }
+
+            output.Write(line.Append('\n'));
+        }
+
+        Row(headers);
+        for (var i = 0; i < findings.Count; i++)
+        {
+            Row(rows[i]);
+            output.Write("  " + findings[i].Explanation + "\n");
+        }
+
+        output.Write(string.Create(inv, $"\n{findings.Count} findings in {sockets} sockets\n"));
+    }
+
+    private static string SnakeCase(string pascal)
+    {
+        var sb = new StringBuilder(pascal.Length + 4);
+        for (var i = 0; i < pascal.Length; i++)
+        {
+            if (char.IsUpper(pascal[i]) && i > 0)
+            {
+                sb.Append('_');
+            }
+
+            sb.Append(char.ToLowerInvariant(pascal[i]));
+        }
+
+        return sb.ToString();
+    }
+}
