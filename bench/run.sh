@@ -13,11 +13,13 @@ command -v ss >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninte
 
 sizes=()
 iterations=15
+ownership=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --sockets) sizes+=("$2"); shift 2 ;;
     --iterations) iterations="$2"; shift 2 ;;
-    *) echo "bench/run.sh: unknown argument '$1'; accepted: --sockets N (repeatable), --iterations N" >&2; exit 2 ;;
+    --ownership) ownership=1; shift ;;
+    *) echo "bench/run.sh: unknown argument '$1'; accepted: --sockets N (repeatable), --iterations N, --ownership" >&2; exit 2 ;;
   esac
 done
 [ ${#sizes[@]} -gt 0 ] || sizes=(100000 10000)
@@ -30,6 +32,14 @@ dotnet build bench/harness -c Release -o artifacts/bench/harness --nologo -v qui
 
 mkdir -p bench/results
 stamp=$(date -u +%Y-%m-%d)
+if [ "$ownership" -eq 1 ]; then
+  # Ownership: 100,000 sockets held by 1,000 processes, against ss -tanp (whole process, cold)
+  # and the daemon's second and later attribution in one process (steady).
+  exec python3 bench/bench.py --ownership --processes 1000 --sockets 100000 --iterations "$iterations" \
+    --sockwatch "$PWD/artifacts/bench/sockwatch/sockwatch" \
+    --harness-cmd "$PWD/artifacts/bench/harness/SockWatch.Bench" \
+    --out "bench/results/$stamp-ownership-100000.md"
+fi
 for n in "${sizes[@]}"; do
   python3 bench/bench.py --sockets "$n" --iterations "$iterations" \
     --sockwatch "$PWD/artifacts/bench/sockwatch/sockwatch" \
