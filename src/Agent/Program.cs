@@ -7,6 +7,12 @@ internal static class Program
 {
     public static int Main(string[] args)
     {
+        // Bare `sockwatch`, or `sockwatch --flag ...` without a command, is the daemon.
+        if (args.Length == 0 || (args[0].StartsWith('-') && args[0] is not ("--help" or "-h" or "-?" or "--version")))
+        {
+            args = ["run", .. args];
+        }
+
         var root = BuildRoot();
         var parse = root.Parse(args);
         if (parse.Errors.Count > 0)
@@ -35,14 +41,10 @@ internal static class Program
         var root = new RootCommand(
             "SockWatch watches the kernel's TCP sockets, places each on the TCP lifecycle (handshake, data transfer, four-way close) and finds what is stuck.")
         {
+            RunCommand.Create(),
             SnapshotCommand.Create(),
             CheckCommand.Create(),
         };
-        root.SetAction(_ =>
-        {
-            Console.Error.WriteLine("sockwatch: no command given; the daemon (`sockwatch run`) is not built yet. Try `sockwatch snapshot` or `sockwatch --help`.");
-            return ExitCodes.Usage;
-        });
         return root;
     }
 

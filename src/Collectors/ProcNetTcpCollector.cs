@@ -2,6 +2,7 @@ using System.Buffers;
 using Microsoft.Win32.SafeHandles;
 using SockWatch.Collectors.Interop;
 using SockWatch.Core;
+using SockWatch.Core.Detection;
 
 namespace SockWatch.Collectors;
 
@@ -21,6 +22,8 @@ public sealed class ProcNetTcpCollector : ISocketCollector
     /// </summary>
     private const int BufferLength = 64 * 1024;
 
+    /// <summary>Sockets seen in this collection; kept across collections so its capacity is reused.</summary>
+    private readonly HashSet<SocketKey> _seen = [];
     private readonly string _tcpPath;
     private readonly string _tcp6Path;
     private readonly int _clockTicks;
@@ -49,6 +52,8 @@ public sealed class ProcNetTcpCollector : ISocketCollector
         var missing = new List<SocketFamily>(0);
         var failures = new List<string>(0);
         var malformed = 0;
+        var duplicates = 0;
+        _seen.Clear();
         var reads = 0;
         var requested = 0;
         var buffer = ArrayPool<byte>.Shared.Rent(BufferLength);
@@ -81,6 +86,7 @@ public sealed class ProcNetTcpCollector : ISocketCollector
         {
             Collector = CollectorName,
             Malformed = malformed,
+            Duplicates = duplicates,
             Reads = reads,
             MissingFamilies = missing,
             FamilyErrors = failures,
@@ -94,6 +100,7 @@ public sealed class ProcNetTcpCollector : ISocketCollector
                 using var handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
                 var (m, r) = Parse(handle, buffer, family, request.StateMask, _clockTicks, table);
                 malformed += m;
+                duplicates += RemoveDuplicates(table, start);
                 reads += r;
             }
             catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
@@ -216,6 +223,35 @@ public sealed class ProcNetTcpCollector : ISocketCollector
                 table.RemoveLast();
             }
         }
+    }
+
+    /// <summary>
+    /// The file is not a snapshot: the kernel resumes each read() by hash bucket and offset, so
+    /// sockets that come and go meanwhile can make it print an entry twice. A four-tuple is
+    /// unique in the established hash, and listeners sharing a port (SO_REUSEPORT) differ by
+    /// inode, so (family, four-tuple, inode) identifies a socket: the first report is kept.
+    /// </summary>
+    private int RemoveDuplicates(SocketTable table, int start)
+    {
+        var records = table.AsSpan();
+        var write = start;
+        for (var read = start; read < records.Length; read++)
+        {
+            if (!_seen.Add(SocketKey.Of(in records[read])))
+            {
+                continue;
+            }
+
+            if (write != read)
+            {
+                records[write] = records[read];
+            }
+
+            write++;
+        }
+
+        table.Truncate(write);
+        return records.Length - write;
     }
 
     private static int ClockTicksPerSecond()

@@ -273,3 +273,32 @@ public class SocketCountHintTests
     [Fact]
     public void Missing_files_give_zero() => Assert.Equal(0, SocketCountHint.Read(Repo.Fixture("does-not-exist")));
 }
+
+public class ProcDuplicateTests
+{
+    [Fact]
+    public void An_entry_printed_twice_during_a_read_is_kept_once_and_counted()
+    {
+        var dir = Directory.CreateTempSubdirectory("sockwatch-dup-");
+        try
+        {
+            Directory.CreateDirectory(Path.Combine(dir.FullName, "net"));
+            const string Tw = "   3: 0100007F:B2AA 0100007F:AE43 06 00000000:00000000 03:00001770 00000000     0        0 0 3 0";
+            File.WriteAllText(Path.Combine(dir.FullName, "net", "tcp"),
+                "  sl  local_address\n" +
+                "   0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 501 1 0 100 0 0 10 0\n" +
+                "   1: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 502 1 0 100 0 0 10 0\n" + // SO_REUSEPORT twin: another inode
+                Tw + "\n" + Tw.Replace("   3:", "   9:", StringComparison.Ordinal) + "\n");
+            using var collector = new ProcNetTcpCollector(dir.FullName);
+            var table = new SocketTable();
+            var stats = collector.Collect(table, CollectRequest.All);
+            Assert.Equal(3, table.Count);
+            Assert.Equal(1, stats.Duplicates);
+            Assert.Equal(2, table.Records.ToArray().Count(r => r.State == TcpState.Listen));
+        }
+        finally
+        {
+            dir.Delete(recursive: true);
+        }
+    }
+}

@@ -1,0 +1,125 @@
+using System.Diagnostics;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using SockWatch.Agent.Configuration;
+using SockWatch.Collectors;
+using SockWatch.Core;
+using SockWatch.Core.Detection;
+
+namespace SockWatch.Agent.Daemon;
+
+/// <summary>
+/// The daemon's one poll loop. A PeriodicTimer paces it: ticks keep to the interval from the
+/// start (no drift from the time a poll takes), a poll never overlaps the next (the loop awaits
+/// each poll), and a poll slower than the interval is logged while the missed ticks collapse
+/// into one instead of stacking up. Findings are logged when they appear and when they clear,
+/// so the journal tells the story of a leak without repeating it every 15 seconds.
+/// </summary>
+internal sealed partial class PollLoop(SockWatchOptions options, PollResultStore store, ILogger<PollLoop> logger, TimeProvider time)
+    : BackgroundService
+{
+    private readonly Dictionary<(FindingKind, string, int), Finding> _active = [];
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        using var poller = new Poller(options, logger);
+        var tracker = new SocketTracker();
+        var detectors = new Detectors(CheckCommand.ToDetectorOptions(options));
+        LogStarted(logger, poller.CollectorName, options.PollInterval.TotalSeconds);
+
+        using var timer = new PeriodicTimer(options.PollInterval, time);
+        do
+        {
+            PollOnce(poller, tracker, detectors);
+        }
+        while (await WaitForNextTick(timer, stoppingToken).ConfigureAwait(false));
+
+        LogStopping(logger, store.Polls);
+    }
+
+    private static async Task<bool> WaitForNextTick(PeriodicTimer timer, CancellationToken token)
+    {
+        try
+        {
+            return await timer.WaitForNextTickAsync(token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            return false;
+        }
+    }
+
+    internal void PollOnce(Poller poller, SocketTracker tracker, Detectors detectors)
+    {
+        var started = Stopwatch.GetTimestamp();
+        try
+        {
+            var poll = poller.Poll(time.GetUtcNow());
+            var track = tracker.Update(poll.Input);
+            var findings = detectors.Evaluate(poll.Input, track);
+            var duration = Stopwatch.GetElapsedTime(started);
+            var counts = poll.Table.CountByState();
+            store.Publish(new PollResult(
+                poll.Input.At, duration, poller.CollectorName, poll.Table.Count, counts, poll.Stats, findings,
+                poll.Ownership.Owners.Count(o => o is null)));
+            Report(findings);
+            LogPolled(logger, poll.Table.Count, counts[(int)TcpState.CloseWait], counts[(int)TcpState.TimeWait], findings.Count, duration.TotalMilliseconds);
+            if (duration > options.PollInterval)
+            {
+                LogSlowPoll(logger, duration.TotalSeconds, options.PollInterval.TotalSeconds);
+            }
+        }
+        catch (CollectorException e)
+        {
+            store.Failed();
+            LogPollFailed(logger, e.Collector, e.Reason, e.Message);
+        }
+    }
+
+    private void Report(IReadOnlyList<Finding> findings)
+    {
+        var seen = new HashSet<(FindingKind, string, int)>();
+        foreach (var f in findings)
+        {
+            var key = (f.Kind, f.Subject, f.Owner?.Pid ?? 0);
+            seen.Add(key);
+            if (_active.TryAdd(key, f))
+            {
+                var kind = Output.FindingsWriter.KindName(f.Kind);
+                LogFinding(logger, kind, f.Explanation);
+            }
+            else
+            {
+                _active[key] = f;
+            }
+        }
+
+        foreach (var key in _active.Keys.Where(k => !seen.Contains(k)).ToList())
+        {
+            var kind = Output.FindingsWriter.KindName(key.Item1);
+            LogCleared(logger, kind, key.Item2);
+            _active.Remove(key);
+        }
+    }
+
+    [LoggerMessage(EventId = 3001, Level = LogLevel.Information, Message = "polling through {Collector} every {IntervalSeconds} s")]
+    private static partial void LogStarted(ILogger logger, string collector, double intervalSeconds);
+
+    [LoggerMessage(EventId = 3002, Level = LogLevel.Debug, Message = "poll: {Sockets} sockets, {CloseWait} close_wait, {TimeWait} time_wait, {Findings} findings in {Milliseconds:0.0} ms")]
+    private static partial void LogPolled(ILogger logger, int sockets, int closeWait, int timeWait, int findings, double milliseconds);
+
+    [LoggerMessage(EventId = 3003, Level = LogLevel.Warning, Message = "a poll took {Seconds:0.00} s, longer than the {IntervalSeconds} s interval; the missed tick was not stacked")]
+    private static partial void LogSlowPoll(ILogger logger, double seconds, double intervalSeconds);
+
+    [LoggerMessage(EventId = 3004, Level = LogLevel.Error, Message = "poll failed ({Collector}, {Reason}): {Message}")]
+    private static partial void LogPollFailed(ILogger logger, string collector, string reason, string message);
+
+    [LoggerMessage(EventId = 3005, Level = LogLevel.Warning, Message = "{Kind}: {Explanation}")]
+    private static partial void LogFinding(ILogger logger, string kind, string explanation);
+
+    [LoggerMessage(EventId = 3006, Level = LogLevel.Information, Message = "{Kind} cleared: {Subject}")]
+    private static partial void LogCleared(ILogger logger, string kind, string subject);
+
+    [LoggerMessage(EventId = 3007, Level = LogLevel.Information, Message = "stopping after {Polls} polls")]
+    private static partial void LogStopping(ILogger logger, long polls);
+}

@@ -1,0 +1,117 @@
+using System.Diagnostics;
+using System.Runtime.InteropServices;
+using SockWatch.Tests;
+
+namespace SockWatch.Agent.Tests;
+
+/// <summary>`sockwatch run` as systemd would run it: started, logging, stopped with SIGTERM.</summary>
+public sealed partial class RunCommandTests : IDisposable
+{
+    private const int SIGTERM = 15;
+    private readonly List<Process> _processes = [];
+    private TestNamespace? _namespace;
+
+    [Fact]
+    public void Sigterm_stops_the_daemon_cleanly()
+    {
+        var daemon = Start(Path.Combine(AppContext.BaseDirectory, "sockwatch"),
+            "run", "--poll-interval", "1s", "--collector", "proc", "--proc-root", Repo.Fixture("proc-owners"));
+        var lines = new List<string>();
+        Assert.True(WaitForLine(daemon, lines, l => l.Contains("polling through proc", StringComparison.Ordinal), TimeSpan.FromSeconds(30)), string.Join('\n', lines));
+
+        Assert.Equal(0, Kill(daemon.Id, SIGTERM));
+        Assert.True(daemon.WaitForExit(5000), "did not stop within 5 s of SIGTERM");
+        Assert.Equal(0, daemon.ExitCode);
+        lines.AddRange(daemon.StandardOutput.ReadToEnd().Split('\n'));
+        Assert.Contains(lines, l => l.Contains("stopping after", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Bad_configuration_exits_2_before_starting()
+    {
+        var r = Cli.Run("run", "--poll-interval", "soon");
+        Assert.Equal(2, r.ExitCode);
+        Assert.Contains("--poll-interval", Assert.Single(r.StderrLines), StringComparison.Ordinal);
+    }
+
+    [RootFact]
+    public void A_leak_is_logged_when_it_appears_with_its_process()
+    {
+        _namespace = new TestNamespace();
+        var server = Start(Conditions.FindExecutable("ip")!, "netns", "exec", _namespace.Name, "python3", "-c", """
+            import ctypes, socket, sys, time
+            ctypes.CDLL(None).prctl(15, b"leaky-daemon", 0, 0, 0)
+            l = socket.socket(); l.bind(("127.0.0.1", 8080)); l.listen(64)
+            kept = []
+            for _ in range(3):
+                c = socket.socket(); c.connect(("127.0.0.1", 8080)); s, _ = l.accept(); kept.append(s); c.close()
+            print("ready", flush=True)
+            time.sleep(60)
+            """);
+        Assert.Equal("ready", server.StandardOutput.ReadLine());
+
+        var daemon = Start(Conditions.FindExecutable("ip")!, "netns", "exec", _namespace.Name,
+            Path.Combine(AppContext.BaseDirectory, "sockwatch"), "run", "--poll-interval", "1s", "--close-wait-leak-after", "2s");
+        var lines = new List<string>();
+        Assert.True(
+            WaitForLine(daemon, lines, l => l.Contains("close_wait_leak", StringComparison.Ordinal) && l.Contains("leaky-daemon", StringComparison.Ordinal), TimeSpan.FromSeconds(30)),
+            string.Join('\n', lines));
+
+        Assert.Equal(0, Kill(daemon.Id, SIGTERM)); // `ip netns exec` execs in place: this is sockwatch
+        Assert.True(daemon.WaitForExit(5000), "did not stop within 5 s of SIGTERM");
+        Assert.Equal(0, daemon.ExitCode);
+    }
+
+    private static bool WaitForLine(Process p, List<string> lines, Func<string, bool> match, TimeSpan within)
+    {
+        var deadline = DateTime.UtcNow + within;
+        while (DateTime.UtcNow < deadline)
+        {
+            var read = p.StandardOutput.ReadLineAsync();
+            if (!read.Wait(deadline - DateTime.UtcNow) || read.Result is null)
+            {
+                return false;
+            }
+
+            lines.Add(read.Result);
+            if (match(read.Result))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    private Process Start(string exe, params string[] args)
+    {
+        var psi = new ProcessStartInfo(exe) { RedirectStandardOutput = true, RedirectStandardError = false, UseShellExecute = false };
+        foreach (var a in args)
+        {
+            psi.ArgumentList.Add(a);
+        }
+
+        var p = Process.Start(psi)!;
+        _processes.Add(p);
+        return p;
+    }
+
+    public void Dispose()
+    {
+        foreach (var p in _processes)
+        {
+            if (!p.HasExited)
+            {
+                p.Kill();
+                p.WaitForExit();
+            }
+
+            p.Dispose();
+        }
+
+        _namespace?.Dispose();
+    }
+
+    [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]
+    private static partial int Kill(int pid, int signal);
+}
