@@ -73,7 +73,9 @@ internal static class RunCommand
         builder.Services.AddSingleton(options);
         builder.Services.AddSingleton<PollResultStore>();
         builder.Services.AddSingleton(TimeProvider.System);
+        builder.Services.AddSingleton(new SystemdConnection(SystemdNotifier.FromEnvironment(Environment.GetEnvironmentVariable, Environment.ProcessId)));
         builder.Services.AddHostedService<PollLoop>();
+        builder.Services.AddHostedService<SystemdService>();
         using var host = builder.Build();
         host.Run();
         return ExitCodes.Ok;

@@ -33,11 +33,21 @@ internal sealed class PollResultStore
     private long _polls;
     private long _failures;
 
+    /// <summary>Whether the most recent poll attempt failed (the latest result is then older).</summary>
+    public bool LastAttemptFailed => Volatile.Read(ref _lastAttemptFailed);
+
+    private bool _lastAttemptFailed;
+
     public void Publish(PollResult result)
     {
         Volatile.Write(ref _latest, result);
+        Volatile.Write(ref _lastAttemptFailed, false);
         Interlocked.Increment(ref _polls);
     }
 
-    public void Failed() => Interlocked.Increment(ref _failures);
+    public void Failed()
+    {
+        Volatile.Write(ref _lastAttemptFailed, true);
+        Interlocked.Increment(ref _failures);
+    }
 }
