@@ -10,7 +10,7 @@ namespace SockWatch.Agent.Tests;
 /// </summary>
 public sealed class CheckLiveTests : IDisposable
 {
-    private readonly List<Process> _servers = [];
+    private readonly ChildProcesses _servers = new();
     private readonly List<TestNamespace> _namespaces = [];
 
     private const string LeakyServer = """
@@ -140,36 +140,14 @@ public sealed class CheckLiveTests : IDisposable
 
     private Process Serve(TestNamespace ns, string script)
     {
-        var psi = new ProcessStartInfo(Conditions.FindExecutable("ip")!)
-        {
-            RedirectStandardInput = true,
-            RedirectStandardOutput = true,
-            UseShellExecute = false,
-        };
-        foreach (var a in new[] { "netns", "exec", ns.Name, "python3", "-c", script })
-        {
-            psi.ArgumentList.Add(a);
-        }
-
-        var p = Process.Start(psi)!;
-        _servers.Add(p);
+        var p = _servers.Start(Conditions.FindExecutable("ip")!, ["netns", "exec", ns.Name, "python3", "-c", script], redirectStdin: true);
         Assert.Equal("ready", p.StandardOutput.ReadLine());
         return p;
     }
 
     public void Dispose()
     {
-        foreach (var p in _servers)
-        {
-            if (!p.HasExited)
-            {
-                p.Kill();
-                p.WaitForExit();
-            }
-
-            p.Dispose();
-        }
-
+        _servers.Dispose();
         foreach (var ns in _namespaces)
         {
             ns.Dispose();

@@ -1,14 +1,12 @@
 using System.Diagnostics;
-using System.Runtime.InteropServices;
 using SockWatch.Tests;
 
 namespace SockWatch.Agent.Tests;
 
 /// <summary>`sockwatch run` as systemd would run it: started, logging, stopped with SIGTERM.</summary>
-public sealed partial class RunCommandTests : IDisposable
+public sealed class RunCommandTests : IDisposable
 {
-    private const int SIGTERM = 15;
-    private readonly List<Process> _processes = [];
+    private readonly ChildProcesses _children = new();
     private TestNamespace? _namespace;
 
     [Fact]
@@ -19,7 +17,7 @@ public sealed partial class RunCommandTests : IDisposable
         var lines = new List<string>();
         Assert.True(WaitForLine(daemon, lines, l => l.Contains("polling through proc", StringComparison.Ordinal), TimeSpan.FromSeconds(30)), string.Join('\n', lines));
 
-        Assert.Equal(0, Kill(daemon.Id, SIGTERM));
+        Assert.Equal(0, ChildProcesses.Signal(daemon, ChildProcesses.SIGTERM));
         Assert.True(daemon.WaitForExit(5000), "did not stop within 5 s of SIGTERM");
         Assert.Equal(0, daemon.ExitCode);
         lines.AddRange(daemon.StandardOutput.ReadToEnd().Split('\n'));
@@ -57,7 +55,7 @@ public sealed partial class RunCommandTests : IDisposable
             WaitForLine(daemon, lines, l => l.Contains("close_wait_leak", StringComparison.Ordinal) && l.Contains("leaky-daemon", StringComparison.Ordinal), TimeSpan.FromSeconds(30)),
             string.Join('\n', lines));
 
-        Assert.Equal(0, Kill(daemon.Id, SIGTERM)); // `ip netns exec` execs in place: this is sockwatch
+        Assert.Equal(0, ChildProcesses.Signal(daemon, ChildProcesses.SIGTERM)); // `ip netns exec` execs in place: this is sockwatch
         Assert.True(daemon.WaitForExit(5000), "did not stop within 5 s of SIGTERM");
         Assert.Equal(0, daemon.ExitCode);
     }
@@ -83,35 +81,11 @@ public sealed partial class RunCommandTests : IDisposable
         return false;
     }
 
-    private Process Start(string exe, params string[] args)
-    {
-        var psi = new ProcessStartInfo(exe) { RedirectStandardOutput = true, RedirectStandardError = false, UseShellExecute = false };
-        foreach (var a in args)
-        {
-            psi.ArgumentList.Add(a);
-        }
-
-        var p = Process.Start(psi)!;
-        _processes.Add(p);
-        return p;
-    }
+    private Process Start(string exe, params string[] args) => _children.Start(exe, args);
 
     public void Dispose()
     {
-        foreach (var p in _processes)
-        {
-            if (!p.HasExited)
-            {
-                p.Kill();
-                p.WaitForExit();
-            }
-
-            p.Dispose();
-        }
-
+        _children.Dispose();
         _namespace?.Dispose();
     }
-
-    [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]
-    private static partial int Kill(int pid, int signal);
 }

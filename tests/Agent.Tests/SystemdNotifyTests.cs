@@ -1,6 +1,4 @@
-using System.Diagnostics;
 using System.Net.Sockets;
-using System.Runtime.InteropServices;
 using System.Text;
 using SockWatch.Agent.Daemon;
 using SockWatch.Tests;
@@ -8,9 +6,9 @@ using SockWatch.Tests;
 namespace SockWatch.Agent.Tests;
 
 /// <summary>The daemon's sd_notify messages, received on a test socket standing in for systemd.</summary>
-public sealed partial class SystemdNotifyTests : IDisposable
+public sealed class SystemdNotifyTests : IDisposable
 {
-    private readonly List<Process> _processes = [];
+    private readonly ChildProcesses _children = new();
     private readonly List<string> _files = [];
 
     [Fact]
@@ -65,25 +63,16 @@ public sealed partial class SystemdNotifyTests : IDisposable
         systemd.Bind(bindTo);
         systemd.ReceiveTimeout = 20_000;
 
-        var psi = new ProcessStartInfo(Path.Combine(AppContext.BaseDirectory, "sockwatch"))
-        {
-            RedirectStandardOutput = true,
-            UseShellExecute = false,
-        };
-        foreach (var a in new[] { "run", "--poll-interval", "1s", "--collector", "proc", "--proc-root", Repo.Fixture("proc-owners") })
-        {
-            psi.ArgumentList.Add(a);
-        }
-
-        psi.Environment["NOTIFY_SOCKET"] = notifySocket;
-        psi.Environment["WATCHDOG_USEC"] = "1000000";
+        var environment = new Dictionary<string, string> { ["NOTIFY_SOCKET"] = notifySocket, ["WATCHDOG_USEC"] = "1000000" };
         if (watchdogPid is not null)
         {
-            psi.Environment["WATCHDOG_PID"] = watchdogPid;
+            environment["WATCHDOG_PID"] = watchdogPid;
         }
 
-        var daemon = Process.Start(psi)!;
-        _processes.Add(daemon);
+        var daemon = _children.Start(
+            Path.Combine(AppContext.BaseDirectory, "sockwatch"),
+            ["run", "--poll-interval", "1s", "--collector", "proc", "--proc-root", Repo.Fixture("proc-owners")],
+            environment: environment);
         var messages = new List<string>();
         var buffer = new byte[4096];
 
@@ -93,7 +82,7 @@ public sealed partial class SystemdNotifyTests : IDisposable
             messages.Add(Encoding.UTF8.GetString(buffer, 0, systemd.Receive(buffer)));
         }
 
-        Assert.Equal(0, Kill(daemon.Id, 15));
+        Assert.Equal(0, ChildProcesses.Signal(daemon, ChildProcesses.SIGTERM));
         while (!messages[^1].StartsWith("STOPPING=1", StringComparison.Ordinal))
         {
             messages.Add(Encoding.UTF8.GetString(buffer, 0, systemd.Receive(buffer)));
@@ -106,23 +95,10 @@ public sealed partial class SystemdNotifyTests : IDisposable
 
     public void Dispose()
     {
-        foreach (var p in _processes)
-        {
-            if (!p.HasExited)
-            {
-                p.Kill();
-                p.WaitForExit();
-            }
-
-            p.Dispose();
-        }
-
+        _children.Dispose();
         foreach (var f in _files)
         {
             File.Delete(f);
         }
     }
-
-    [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]
-    private static partial int Kill(int pid, int signal);
 }

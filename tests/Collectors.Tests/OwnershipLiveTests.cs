@@ -27,7 +27,7 @@ public sealed class OwnershipLiveTests : IDisposable
                 print(n.getsockname()[1], flush=True)
         """;
 
-    private readonly List<Process> _children = [];
+    private readonly ChildProcesses _children = new();
     private readonly List<string> _cgroups = [];
 
     private static readonly string[] Hierarchies = ["/sys/fs/cgroup/unified", "/sys/fs/cgroup/systemd", "/sys/fs/cgroup"];
@@ -128,17 +128,7 @@ public sealed class OwnershipLiveTests : IDisposable
 
     private (Process Child, int ListenPort, int ClientPort) Spawn(string name)
     {
-        var psi = new ProcessStartInfo(Conditions.FindExecutable("python3") ?? "python3")
-        {
-            RedirectStandardInput = true,
-            RedirectStandardOutput = true,
-            UseShellExecute = false,
-        };
-        psi.ArgumentList.Add("-c");
-        psi.ArgumentList.Add(ChildScript);
-        psi.ArgumentList.Add(name);
-        var child = Process.Start(psi)!;
-        _children.Add(child);
+        var child = _children.Start(Conditions.FindExecutable("python3") ?? "python3", ["-c", ChildScript, name], redirectStdin: true);
         var ports = child.StandardOutput.ReadLine()!.Split(' ');
         return (child, int.Parse(ports[0], System.Globalization.CultureInfo.InvariantCulture), int.Parse(ports[1], System.Globalization.CultureInfo.InvariantCulture));
     }
@@ -179,16 +169,7 @@ public sealed class OwnershipLiveTests : IDisposable
 
     public void Dispose()
     {
-        foreach (var c in _children)
-        {
-            if (!c.HasExited)
-            {
-                c.Kill();
-                c.WaitForExit();
-            }
-
-            c.Dispose();
-        }
+        _children.Dispose();
 
         foreach (var dir in _cgroups)
         {
