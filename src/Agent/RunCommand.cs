@@ -1,4 +1,8 @@
 using System.CommandLine;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -8,7 +12,7 @@ using SockWatch.Agent.Daemon;
 namespace SockWatch.Agent;
 
 /// <summary>`sockwatch run` (also bare `sockwatch`): the daemon's poll loop, until SIGTERM.</summary>
-internal static class RunCommand
+internal static partial class RunCommand
 {
     /// <summary>How long a stop may take before the host gives up on the loop (systemd's TimeoutStopSec is larger).</summary>
     private static readonly TimeSpan ShutdownTimeout = TimeSpan.FromSeconds(5);
@@ -16,13 +20,14 @@ internal static class RunCommand
     public static Command Create()
     {
         var config = CommonOptions.Config();
+        var listenAddress = new Option<string>("--listen-address") { Description = "Where to serve / (summary), /healthz and /readyz (default :9859).", HelpName = "HOST:PORT" };
         var interval = new Option<string>("--poll-interval") { Description = "Time between polls (default 15s).", HelpName = "DURATION" };
         var collector = new Option<string>("--collector") { Description = "auto, netlink or proc (default auto).", HelpName = "auto|netlink|proc" };
         var procRoot = new Option<string>("--proc-root") { Description = "Where proc is mounted (default /proc).", HelpName = "DIR" };
         var thresholds = CommonOptions.DetectorThresholds();
         var command = new Command("run", "The daemon: poll the socket table every interval, track every socket across polls, and log findings as they appear and clear. Stops on SIGTERM or Ctrl+C.")
         {
-            config, interval, collector, procRoot,
+            config, listenAddress, interval, collector, procRoot,
         };
         foreach (var t in thresholds)
         {
@@ -41,6 +46,7 @@ internal static class RunCommand
             }
 
             Flag(interval, "poll_interval");
+            Flag(listenAddress, "listen_address");
             Flag(collector, "collector");
             Flag(procRoot, "proc_root");
             SockWatchOptions options;
@@ -60,7 +66,12 @@ internal static class RunCommand
 
     private static int Run(SockWatchOptions options)
     {
-        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+        if (!ListenAddress.TryParse(options.ListenAddress, out var listen))
+        {
+            throw new UsageException($"--listen-address: '{options.ListenAddress}' is not HOST:PORT"); // validated before; kept for safety
+        }
+
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [], ApplicationName = "sockwatch" });
         builder.Logging.ClearProviders();
         builder.Logging.AddSimpleConsole(o =>
         {
@@ -68,16 +79,55 @@ internal static class RunCommand
             o.IncludeScopes = false;
         });
         builder.Logging.SetMinimumLevel(LogLevel.Information);
-        builder.Logging.AddFilter("Microsoft.Hosting", LogLevel.Warning);
+        builder.Logging.AddFilter("Microsoft", LogLevel.Warning);
+        builder.WebHost.ConfigureKestrel(k =>
+        {
+            k.AddServerHeader = false;
+            if (listen.Address is { } ip)
+            {
+                k.Listen(ip, listen.Port);
+            }
+            else if (listen.Host is not null)
+            {
+                k.ListenLocalhost(listen.Port);
+            }
+            else
+            {
+                k.ListenAnyIP(listen.Port);
+            }
+        });
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = ShutdownTimeout);
         builder.Services.AddSingleton(options);
         builder.Services.AddSingleton<PollResultStore>();
         builder.Services.AddSingleton(TimeProvider.System);
+        builder.Services.AddSingleton<HttpPages>();
         builder.Services.AddSingleton(new SystemdConnection(SystemdNotifier.FromEnvironment(Environment.GetEnvironmentVariable, Environment.ProcessId)));
         builder.Services.AddHostedService<PollLoop>();
         builder.Services.AddHostedService<SystemdService>();
-        using var host = builder.Build();
-        host.Run();
+
+        using var app = builder.Build();
+        var pages = app.Services.GetRequiredService<HttpPages>();
+        app.MapGet("/healthz", HttpPages.Healthz);
+        app.MapGet("/readyz", pages.Readyz);
+        app.MapGet("/", pages.Landing);
+
+        try
+        {
+            app.StartAsync().GetAwaiter().GetResult();
+        }
+        catch (Exception e) when (e is IOException or InvalidOperationException or System.Net.Sockets.SocketException)
+        {
+            Console.Error.WriteLine($"sockwatch run: cannot listen on {options.ListenAddress}: {e.Message}");
+            return ExitCodes.Usage;
+        }
+
+        var addresses = string.Join(", ", app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses ?? []);
+        var logger = app.Services.GetRequiredService<ILogger<HttpPages>>();
+        LogListening(logger, addresses);
+        app.WaitForShutdownAsync().GetAwaiter().GetResult();
         return ExitCodes.Ok;
     }
+
+    [LoggerMessage(EventId = 3101, Level = LogLevel.Information, Message = "listening on {Addresses}: / (summary), /healthz, /readyz")]
+    private static partial void LogListening(ILogger logger, string addresses);
 }

@@ -71,7 +71,7 @@ public sealed class SystemdNotifyTests : IDisposable
 
         var daemon = _children.Start(
             Path.Combine(AppContext.BaseDirectory, "sockwatch"),
-            ["run", "--poll-interval", "1s", "--collector", "proc", "--proc-root", Repo.Fixture("proc-owners")],
+            ["run", "--listen-address", "127.0.0.1:0", "--poll-interval", "1s", "--collector", "proc", "--proc-root", Repo.Fixture("proc-owners")],
             environment: environment);
         var messages = new List<string>();
         var buffer = new byte[4096];

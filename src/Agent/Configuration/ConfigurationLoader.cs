@@ -186,6 +186,7 @@ internal static class SockWatchOptionsValidation
         Check(Collectors.CollectorKinds.TryParse(o.Collector, out _), "collector", $"'{o.Collector}' is not a collector; accepted: auto, netlink, proc");
         Check(!string.IsNullOrWhiteSpace(o.ProcRoot) && Directory.Exists(o.ProcRoot), "proc_root", $"'{o.ProcRoot}' is not a directory");
         Check(o.PollInterval >= TimeSpan.FromSeconds(1), "poll_interval", "must be at least 1s");
+        Check(Daemon.ListenAddress.TryParse(o.ListenAddress, out _), "listen_address", $"'{o.ListenAddress}' is not HOST:PORT (like :9859, 127.0.0.1:9859, [::1]:9859)");
         Check(o.CloseWaitLeakAfter > TimeSpan.Zero, "close_wait_leak_after", "must be more than 0");
         Check(o.LastAckStuckAfter > TimeSpan.Zero, "last_ack_stuck_after", "must be more than 0");
         CheckRatio(o.EphemeralPortUtilization, "ephemeral_port_utilization");

@@ -38,14 +38,19 @@ internal sealed class SystemdService(SystemdConnection connection, PollResultSto
                 {
                     reported = store.Polls;
                     var status = Summary(latest, store.Failures);
-                    if (!ready)
+                    // READY=1 needs both: the first poll, and the HTTP endpoint listening.
+                    if (!ready && lifetime.ApplicationStarted.IsCancellationRequested)
                     {
                         notifier.Ready(status);
                         ready = true;
                     }
-                    else
+                    else if (ready)
                     {
                         notifier.Status(status);
+                    }
+                    else
+                    {
+                        reported = -1; // not started yet: report this poll again next tick
                     }
                 }
 

@@ -1,0 +1,113 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Text.RegularExpressions;
+using SockWatch.Agent.Configuration;
+using SockWatch.Agent.Daemon;
+using SockWatch.Collectors;
+using SockWatch.Core.Detection;
+using SockWatch.Tests;
+
+namespace SockWatch.Agent.Tests;
+
+public sealed partial class HttpEndpointTests : IDisposable
+{
+    private readonly ChildProcesses _children = new();
+
+    [Fact]
+    public async Task The_daemon_serves_health_readiness_and_a_summary()
+    {
+        var daemon = _children.Start(Path.Combine(AppContext.BaseDirectory, "sockwatch"),
+            ["run", "--listen-address", "127.0.0.1:0", "--poll-interval", "1s", "--collector", "proc", "--proc-root", Repo.Fixture("proc-owners")]);
+        string? baseUrl = null;
+        for (var line = await daemon.StandardOutput.ReadLineAsync(); line is not null; line = await daemon.StandardOutput.ReadLineAsync())
+        {
+            var m = ListeningLine().Match(line);
+            if (m.Success)
+            {
+                baseUrl = m.Groups[1].Value;
+                break;
+            }
+        }
+
+        Assert.NotNull(baseUrl);
+        using var http = new HttpClient { BaseAddress = new Uri(baseUrl) };
+        var health = await http.GetAsync(new Uri("/healthz", UriKind.Relative));
+        Assert.Equal(HttpStatusCode.OK, health.StatusCode);
+        Assert.Equal("ok\n", await health.Content.ReadAsStringAsync());
+
+        var ready = await http.GetAsync(new Uri("/readyz", UriKind.Relative)); // the first poll runs before the endpoint listens
+        Assert.Equal(HttpStatusCode.OK, ready.StatusCode);
+
+        var page = await http.GetStringAsync(new Uri("/", UriKind.Relative));
+        Assert.Contains("<h1>SockWatch</h1>", page, StringComparison.Ordinal);
+        Assert.Contains("8 sockets", page, StringComparison.Ordinal);
+        Assert.Contains("close_wait", page, StringComparison.Ordinal);
+
+        Assert.Equal(HttpStatusCode.NotFound, (await http.GetAsync(new Uri("/nothing-here", UriKind.Relative))).StatusCode);
+        Assert.Equal(0, ChildProcesses.Signal(daemon, ChildProcesses.SIGTERM));
+        Assert.True(daemon.WaitForExit(5000));
+        Assert.Equal(0, daemon.ExitCode);
+    }
+
+    [Fact]
+    public void A_port_already_taken_is_one_clear_line_and_exit_2()
+    {
+        using var taken = new TcpListener(IPAddress.Loopback, 0);
+        taken.Start();
+        var port = ((IPEndPoint)taken.LocalEndpoint).Port;
+        var r = Cli.Run("run", "--listen-address", $"127.0.0.1:{port}", "--collector", "proc", "--proc-root", Repo.Fixture("proc-owners"));
+        Assert.Equal(2, r.ExitCode);
+        var line = Assert.Single(r.StderrLines);
+        Assert.Contains($"cannot listen on 127.0.0.1:{port}", line, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", r.Stderr, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData(":9859", null, null, 9859)]
+    [InlineData("127.0.0.1:9100", null, "127.0.0.1", 9100)]
+    [InlineData("[::1]:0", null, "::1", 0)]
+    [InlineData("localhost:80", "localhost", null, 80)]
+    public void Listen_addresses_parse(string text, string? host, string? ip, int port)
+    {
+        Assert.True(ListenAddress.TryParse(text, out var a));
+        Assert.Equal(host, a.Host);
+        Assert.Equal(ip, a.Address?.ToString());
+        Assert.Equal(port, a.Port);
+    }
+
+    [Theory]
+    [InlineData("9859")]
+    [InlineData("example.com:80")]
+    [InlineData(":70000")]
+    [InlineData("")]
+    public void Bad_listen_addresses_do_not_parse(string text) => Assert.False(ListenAddress.TryParse(text, out _));
+
+    [Fact]
+    public void Readiness_follows_the_age_of_the_last_successful_poll()
+    {
+        var clock = new ManualClock(DateTimeOffset.Parse("2026-11-23T10:00:00Z", System.Globalization.CultureInfo.InvariantCulture));
+        var store = new PollResultStore();
+        var pages = new HttpPages(store, new SockWatchOptions { PollInterval = TimeSpan.FromSeconds(15) }, clock);
+        Assert.False(pages.IsReady(out var why));
+        Assert.Contains("no poll", why, StringComparison.Ordinal);
+
+        store.Publish(new PollResult(clock.GetUtcNow(), TimeSpan.FromMilliseconds(5), "proc", 1, new int[14], new CollectionStats { Collector = "proc" }, Array.Empty<Finding>(), 0));
+        clock.Now += TimeSpan.FromSeconds(44);
+        Assert.True(pages.IsReady(out _));
+        clock.Now += TimeSpan.FromSeconds(2); // 46 s: more than three 15 s intervals
+        Assert.False(pages.IsReady(out why));
+        Assert.Contains("three intervals", why, StringComparison.Ordinal);
+    }
+
+    public void Dispose() => _children.Dispose();
+
+    private sealed class ManualClock(DateTimeOffset now) : TimeProvider
+    {
+        public DateTimeOffset Now { get; set; } = now;
+
+        public override DateTimeOffset GetUtcNow() => Now;
+    }
+
+    [GeneratedRegex(@"listening on (http://[^,: ]+:\d+)")]
+    private static partial Regex ListeningLine();
+}
