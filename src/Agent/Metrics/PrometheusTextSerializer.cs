@@ -256,41 +256,37 @@ internal static class PrometheusTextSerializer
         };
         foreach (var sample in family.Samples)
         {
-            if (sample.Histogram is { } h)
+            if (sample.Histogram is not { } h)
             {
-                for (var i = 0; i < h.UpperBounds.Count; i++)
-                {
-                    w.Name(family.Name);
-                    w.Ascii("_bucket"u8);
-                    WriteLabels(w, sample.Labels, h.UpperBounds[i]);
-                    w.Byte((byte)' ');
-                    w.Integer(h.CumulativeCounts[i]);
-                    w.Byte((byte)'\n');
-                }
-
-                w.Name(family.Name);
-                w.Ascii("_sum"u8);
-                WriteLabels(w, sample.Labels, le: null);
-                w.Byte((byte)' ');
-                w.Value(h.Sum);
-                w.Byte((byte)'\n');
-
-                w.Name(family.Name);
-                w.Ascii("_count"u8);
-                WriteLabels(w, sample.Labels, le: null);
-                w.Byte((byte)' ');
-                w.Integer(h.Count);
+                SeriesStart(w, family.Name, suffix, sample.Labels, le: null);
+                w.Value(sample.Value);
                 w.Byte((byte)'\n');
                 continue;
             }
 
-            w.Name(family.Name);
-            w.Ascii(suffix);
-            WriteLabels(w, sample.Labels, le: null);
-            w.Byte((byte)' ');
-            w.Value(sample.Value);
+            for (var i = 0; i < h.UpperBounds.Count; i++)
+            {
+                SeriesStart(w, family.Name, "_bucket"u8, sample.Labels, h.UpperBounds[i]);
+                w.Integer(h.CumulativeCounts[i]);
+                w.Byte((byte)'\n');
+            }
+
+            SeriesStart(w, family.Name, "_sum"u8, sample.Labels, le: null);
+            w.Value(h.Sum);
+            w.Byte((byte)'\n');
+            SeriesStart(w, family.Name, "_count"u8, sample.Labels, le: null);
+            w.Integer(h.Count);
             w.Byte((byte)'\n');
         }
+    }
+
+    /// <summary><c>name_suffix{labels,le="bound"} </c>: everything of a sample line before its value.</summary>
+    private static void SeriesStart(ExpositionWriter w, string name, ReadOnlySpan<byte> suffix, IReadOnlyList<MetricLabel> labels, double? le)
+    {
+        w.Name(name);
+        w.Ascii(suffix);
+        WriteLabels(w, labels, le);
+        w.Byte((byte)' ');
     }
 
     private static void WriteLabels(ExpositionWriter w, IReadOnlyList<MetricLabel> labels, double? le)
