@@ -8,6 +8,10 @@ namespace SockWatch.Agent.Tests.Exposition;
 /// <summary>
 /// The golden set rendered in both formats, byte for byte against checked-in files.
 /// SOCKWATCH_UPDATE_GOLDEN=1 rewrites the files instead (review the diff before committing).
+/// promtool 2.42 parses only 0.0.4 (on the OpenMetrics file it stops at HELP's <c>\"</c>), so only
+/// that file is linted here; the OpenMetrics file was checked by a real Prometheus 2.42 scraping it
+/// with the OpenMetrics Content-Type: target up, the same 25 series as the 0.0.4 file, unit and
+/// info metadata read.
 /// </summary>
 public sealed class ExpositionGoldenTests
 {
