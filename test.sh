@@ -1,20 +1,22 @@
 #!/usr/bin/env bash
 # Runs every test of SockWatch. Works on a fresh machine: installs what the tests need.
-# Live tests need Linux and iproute2's ss (the oracle); tests that need root skip, with the
-# reason, when not run as root. CI runs this as root.
+# Live tests need Linux and iproute2's ss (the oracle); the exposition lint needs promtool
+# (Debian's prometheus package); tests that need root skip, with the reason, when not run as
+# root. CI runs this as root.
 set -euo pipefail
 cd "$(dirname "$0")"
 
 need_apt=()
 command -v ss >/dev/null 2>&1 || need_apt+=(iproute2)
 command -v ip >/dev/null 2>&1 || need_apt+=(iproute2)
+command -v promtool >/dev/null 2>&1 || need_apt+=(prometheus)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "test.sh: installing ${need_apt[*]}" >&2
     apt-get update -qq >/dev/null
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
   else
-    echo "test.sh: ${need_apt[*]} missing and cannot be installed here; the live tests will skip" >&2
+    echo "test.sh: ${need_apt[*]} missing and cannot be installed here; the tests that need them will skip" >&2
   fi
 fi
 
