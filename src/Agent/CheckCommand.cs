@@ -23,32 +23,16 @@ internal static class CheckCommand
             HelpName = "DURATION",
         };
         var config = CommonOptions.Config();
-        var collector = new Option<string>("--collector") { Description = "auto, netlink or proc.", HelpName = "auto|netlink|proc" };
-        var procRoot = new Option<string>("--proc-root") { Description = "Where proc is mounted.", HelpName = "DIR" };
-        var thresholds = CommonOptions.DetectorThresholds();
+        var configured = CommonOptions.ConfigurationOptions();
 
         var command = new Command("check", "Poll the socket table and report what is stuck: close_wait leaks, ephemeral-port and time_wait pressure, full accept queues, stuck closes. Exit 0: none; 1: findings; 2: bad usage or configuration; 3: tables unreadable.")
         {
-            format, interval, config, collector, procRoot,
+            format, interval,
         };
-        foreach (var t in thresholds)
-        {
-            command.Options.Add(t.Option);
-        }
+        CommonOptions.AddTo(command, config, configured);
 
         command.SetAction(parse =>
         {
-            var flags = CommonOptions.ConfigurationFlags(parse, thresholds);
-            if (parse.GetValue(collector) is { } c)
-            {
-                flags["collector"] = c;
-            }
-
-            if (parse.GetValue(procRoot) is { } p)
-            {
-                flags["proc_root"] = p;
-            }
-
             var fmt = (parse.GetValue(format) ?? "table").Trim().ToLowerInvariant();
             if (fmt is not ("table" or "json"))
             {
@@ -63,16 +47,7 @@ internal static class CheckCommand
                     : throw new UsageException($"--interval: '{text}' is not a duration above 0 (like 5s, 1m)");
             }
 
-            SockWatchOptions options;
-            try
-            {
-                options = ConfigurationLoader.Load(parse.GetValue(config), ConfigurationLoader.ProcessEnvironment(), flags);
-            }
-            catch (ConfigurationException e)
-            {
-                throw new UsageException("configuration: " + e.Message);
-            }
-
+            var options = CommonOptions.LoadConfiguration(parse, config, configured);
             return Run(options, wait, fmt, Console.OpenStandardOutput());
         });
         return command;

@@ -43,19 +43,48 @@ internal static class CommonOptions
         new("syn_sent_retries", new Option<string>("--syn-sent-retries") { Description = "Report syn_sent sockets with this many SYN retransmits (default 3).", HelpName = "N" }),
     ];
 
-    /// <summary>The configuration keys given as flags, for <see cref="Configuration.ConfigurationLoader"/>.</summary>
-    public static Dictionary<string, string> ConfigurationFlags(ParseResult parse, IReadOnlyList<Threshold> thresholds)
+    /// <summary>
+    /// The flags that set configuration keys, shared by check and run: the collector, the proc
+    /// root and the detector thresholds, after any command-specific ones.
+    /// </summary>
+    public static IReadOnlyList<Threshold> ConfigurationOptions(params Threshold[] specific) =>
+    [
+        .. specific,
+        new("collector", new Option<string>("--collector") { Description = "auto, netlink or proc (default auto).", HelpName = "auto|netlink|proc" }),
+        new("proc_root", new Option<string>("--proc-root") { Description = "Where proc is mounted (default /proc).", HelpName = "DIR" }),
+        .. DetectorThresholds(),
+    ];
+
+    /// <summary>Adds the configuration flags and --config to a command.</summary>
+    public static void AddTo(Command command, Option<string> config, IReadOnlyList<Threshold> options)
+    {
+        command.Options.Add(config);
+        foreach (var o in options)
+        {
+            command.Options.Add(o.Option);
+        }
+    }
+
+    /// <summary>File, SOCKWATCH_ environment, then the flags given: validated, or a usage error naming the key.</summary>
+    public static Configuration.SockWatchOptions LoadConfiguration(ParseResult parse, Option<string> config, IReadOnlyList<Threshold> options)
     {
         var flags = new Dictionary<string, string>(StringComparer.Ordinal);
-        foreach (var t in thresholds)
+        foreach (var o in options)
         {
-            if (parse.GetValue(t.Option) is { } value)
+            if (parse.GetValue(o.Option) is { } value)
             {
-                flags[t.Key] = value;
+                flags[o.Key] = value;
             }
         }
 
-        return flags;
+        try
+        {
+            return Configuration.ConfigurationLoader.Load(parse.GetValue(config), Configuration.ConfigurationLoader.ProcessEnvironment(), flags);
+        }
+        catch (Configuration.ConfigurationException e)
+        {
+            throw new UsageException("configuration: " + e.Message);
+        }
     }
 
     public static CollectorKind ParseCollector(string? value) =>

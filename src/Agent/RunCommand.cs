@@ -20,45 +20,15 @@ internal static partial class RunCommand
     public static Command Create()
     {
         var config = CommonOptions.Config();
-        var listenAddress = new Option<string>("--listen-address") { Description = "Where to serve / (summary), /healthz and /readyz (default :9859).", HelpName = "HOST:PORT" };
-        var interval = new Option<string>("--poll-interval") { Description = "Time between polls (default 15s).", HelpName = "DURATION" };
-        var collector = new Option<string>("--collector") { Description = "auto, netlink or proc (default auto).", HelpName = "auto|netlink|proc" };
-        var procRoot = new Option<string>("--proc-root") { Description = "Where proc is mounted (default /proc).", HelpName = "DIR" };
-        var thresholds = CommonOptions.DetectorThresholds();
-        var command = new Command("run", "The daemon: poll the socket table every interval, track every socket across polls, and log findings as they appear and clear. Stops on SIGTERM or Ctrl+C.")
-        {
-            config, listenAddress, interval, collector, procRoot,
-        };
-        foreach (var t in thresholds)
-        {
-            command.Options.Add(t.Option);
-        }
+        var configured = CommonOptions.ConfigurationOptions(
+            new("listen_address", new Option<string>("--listen-address") { Description = "Where to serve / (summary), /healthz and /readyz (default :9859).", HelpName = "HOST:PORT" }),
+            new("poll_interval", new Option<string>("--poll-interval") { Description = "Time between polls (default 15s).", HelpName = "DURATION" }));
+        var command = new Command("run", "The daemon: poll the socket table every interval, track every socket across polls, and log findings as they appear and clear. Stops on SIGTERM or Ctrl+C.");
+        CommonOptions.AddTo(command, config, configured);
 
         command.SetAction(parse =>
         {
-            var flags = CommonOptions.ConfigurationFlags(parse, thresholds);
-            void Flag(Option<string> o, string key)
-            {
-                if (parse.GetValue(o) is { } v)
-                {
-                    flags[key] = v;
-                }
-            }
-
-            Flag(interval, "poll_interval");
-            Flag(listenAddress, "listen_address");
-            Flag(collector, "collector");
-            Flag(procRoot, "proc_root");
-            SockWatchOptions options;
-            try
-            {
-                options = ConfigurationLoader.Load(parse.GetValue(config), ConfigurationLoader.ProcessEnvironment(), flags);
-            }
-            catch (ConfigurationException e)
-            {
-                throw new UsageException("configuration: " + e.Message);
-            }
-
+            var options = CommonOptions.LoadConfiguration(parse, config, configured);
             return Run(options);
         });
         return command;
