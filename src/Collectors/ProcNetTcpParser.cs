@@ -117,7 +117,7 @@ public static class ProcNetTcpParser
     }
 
     /// <summary>Splits on spaces; returns how many of the first <paramref name="fields"/>.Length fields exist.</summary>
-    private static int SplitFields(ReadOnlySpan<byte> line, Span<Range> fields)
+    internal static int SplitFields(ReadOnlySpan<byte> line, Span<Range> fields)
     {
         var count = 0;
         var i = 0;

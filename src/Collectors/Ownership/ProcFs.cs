@@ -26,35 +26,10 @@ public static class ProcFs
 
         // comm is at most 15 bytes of whatever the process set: decode as UTF-8, replacing what is not.
         comm = Encoding.UTF8.GetString(stat[(open + 1)..close]);
+        // Fields after the ')' start with field 3 (state): starttime, field 22, is the 20th of them.
         var rest = stat[(close + 1)..];
-        var field = 2; // the ')' ends field 2
-        var i = 0;
-        while (i < rest.Length)
-        {
-            while (i < rest.Length && rest[i] == (byte)' ')
-            {
-                i++;
-            }
-
-            if (i >= rest.Length)
-            {
-                break;
-            }
-
-            var start = i;
-            while (i < rest.Length && rest[i] != (byte)' ' && rest[i] != (byte)'\n')
-            {
-                i++;
-            }
-
-            field++;
-            if (field == 22)
-            {
-                return TryParseDecimal(rest[start..i], out startTime);
-            }
-        }
-
-        return false;
+        Span<Range> fields = stackalloc Range[20];
+        return ProcNetTcpParser.SplitFields(rest, fields) == fields.Length && TryParseDecimal(rest[fields[^1]], out startTime);
     }
 
     /// <summary>/proc/PID/status: the real uid, the first number of the "Uid:" line.</summary>
