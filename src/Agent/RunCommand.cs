@@ -21,9 +21,14 @@ internal static partial class RunCommand
     {
         var config = CommonOptions.Config();
         var configured = CommonOptions.ConfigurationOptions(
-            new("listen_address", new Option<string>("--listen-address") { Description = "Where to serve / (summary), /healthz and /readyz (default :9859).", HelpName = "HOST:PORT" }),
-            new("poll_interval", new Option<string>("--poll-interval") { Description = "Time between polls (default 15s).", HelpName = "DURATION" }));
-        var command = new Command("run", "The daemon: poll the socket table every interval, track every socket across polls, and log findings as they appear and clear. Stops on SIGTERM or Ctrl+C.");
+            new("listen_address", new Option<string>("--listen-address") { Description = "Where to serve /metrics, / (summary), /healthz and /readyz (default :9859).", HelpName = "HOST:PORT" }),
+            new("poll_interval", new Option<string>("--poll-interval") { Description = "Time between polls (default 15s).", HelpName = "DURATION" }),
+            new("max_owner_series", new Option<string>("--max-owner-series") { Description = "Owner series (unit, process) per metric; the rest are summed into process=\"other\" (default 50).", HelpName = "N" }),
+            new("max_destination_series", new Option<string>("--max-destination-series") { Description = "Destination and listener series per metric; the rest fold into \"other\" (default 20).", HelpName = "N" }),
+            new("otlp_endpoint", new Option<string>("--otlp-endpoint") { Description = "Also push metrics over OTLP to this full URL (http/protobuf: .../v1/metrics; default: off).", HelpName = "URL" }),
+            new("otlp_protocol", new Option<string>("--otlp-protocol") { Description = "http/protobuf (default) or grpc.", HelpName = "PROTOCOL" }),
+            new("otlp_interval", new Option<string>("--otlp-interval") { Description = "Time between OTLP pushes (default 15s).", HelpName = "DURATION" }));
+        var command = new Command("run", "The daemon: poll the socket table every interval, track every socket across polls, log findings as they appear and clear, and serve the latest poll as Prometheus metrics on /metrics. Stops on SIGTERM or Ctrl+C.");
         CommonOptions.AddTo(command, config, configured);
 
         command.SetAction(parse =>
@@ -71,12 +76,15 @@ internal static partial class RunCommand
         builder.Services.AddSingleton<PollResultStore>();
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddSingleton<HttpPages>();
+        builder.Services.AddSingleton<Metrics.MetricsPipeline>();
         builder.Services.AddSingleton(new SystemdConnection(SystemdNotifier.FromEnvironment(Environment.GetEnvironmentVariable, Environment.ProcessId)));
         builder.Services.AddHostedService<PollLoop>();
         builder.Services.AddHostedService<SystemdService>();
 
         using var app = builder.Build();
         var pages = app.Services.GetRequiredService<HttpPages>();
+        var metrics = app.Services.GetRequiredService<Metrics.MetricsPipeline>();
+        app.MapGet("/metrics", context => MetricsEndpoint.Serve(context, metrics));
         app.MapGet("/healthz", HttpPages.Healthz);
         app.MapGet("/readyz", pages.Readyz);
         app.MapGet("/", pages.Landing);
@@ -98,6 +106,6 @@ internal static partial class RunCommand
         return ExitCodes.Ok;
     }
 
-    [LoggerMessage(EventId = 3101, Level = LogLevel.Information, Message = "listening on {Addresses}: / (summary), /healthz, /readyz")]
+    [LoggerMessage(EventId = 3101, Level = LogLevel.Information, Message = "listening on {Addresses}: /metrics, / (summary), /healthz, /readyz")]
     private static partial void LogListening(ILogger logger, string addresses);
 }

@@ -13,17 +13,7 @@ public sealed class CheckLiveTests : IDisposable
     private readonly ChildProcesses _servers = new();
     private readonly List<TestNamespace> _namespaces = [];
 
-    private const string LeakyServer = """
-        import ctypes, socket, sys, time
-        ctypes.CDLL(None).prctl(15, b"leaky-server", 0, 0, 0)
-        l = socket.socket(); l.bind(("127.0.0.1", 8080)); l.listen(64)
-        kept = []
-        for _ in range(5):
-            c = socket.socket(); c.connect(("127.0.0.1", 8080)); s, _ = l.accept(); kept.append(s)
-            c.close()  # the peer closes; the server never does: close_wait
-        print("ready", flush=True)
-        sys.stdin.readline()
-        """;
+    private static readonly string LeakyServer = LiveScripts.LeakyServer("leaky-server", leaks: 5);
 
     private const string TimeWaitClient = """
         import socket, sys

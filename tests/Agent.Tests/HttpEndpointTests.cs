@@ -1,36 +1,25 @@
 using System.Net;
 using System.Net.Sockets;
-using System.Text.RegularExpressions;
 using SockWatch.Agent.Configuration;
 using SockWatch.Agent.Daemon;
+using SockWatch.Agent.Metrics;
 using SockWatch.Collectors;
+using SockWatch.Core;
 using SockWatch.Core.Detection;
 using SockWatch.Tests;
 
 namespace SockWatch.Agent.Tests;
 
-public sealed partial class HttpEndpointTests : IDisposable
+public sealed class HttpEndpointTests : IDisposable
 {
     private readonly ChildProcesses _children = new();
 
     [Fact]
     public async Task The_daemon_serves_health_readiness_and_a_summary()
     {
-        var daemon = _children.Start(Path.Combine(AppContext.BaseDirectory, "sockwatch"),
-            ["run", "--listen-address", "127.0.0.1:0", "--poll-interval", "1s", "--collector", "proc", "--proc-root", Repo.Fixture("proc-owners")]);
-        string? baseUrl = null;
-        for (var line = await daemon.StandardOutput.ReadLineAsync(); line is not null; line = await daemon.StandardOutput.ReadLineAsync())
-        {
-            var m = ListeningLine().Match(line);
-            if (m.Success)
-            {
-                baseUrl = m.Groups[1].Value;
-                break;
-            }
-        }
-
-        Assert.NotNull(baseUrl);
-        using var http = new HttpClient { BaseAddress = new Uri(baseUrl) };
+        var running = await DaemonProcess.StartAsync(_children, ["--poll-interval", "1s", "--collector", "proc", "--proc-root", Repo.Fixture("proc-owners")]);
+        var daemon = running.Process;
+        using var http = new HttpClient { BaseAddress = running.BaseUrl };
         var health = await http.GetAsync(new Uri("/healthz", UriKind.Relative));
         Assert.Equal(HttpStatusCode.OK, health.StatusCode);
         Assert.Equal("ok\n", await health.Content.ReadAsStringAsync());
@@ -91,7 +80,9 @@ public sealed partial class HttpEndpointTests : IDisposable
         Assert.False(pages.IsReady(out var why));
         Assert.Contains("no poll", why, StringComparison.Ordinal);
 
-        store.Publish(new PollResult(clock.GetUtcNow(), TimeSpan.FromMilliseconds(5), "proc", 1, new int[14], new CollectionStats { Collector = "proc" }, Array.Empty<Finding>(), 0));
+        var input = new PollInput { At = clock.GetUtcNow(), Sockets = ReadOnlyMemory<SocketRecord>.Empty };
+        var view = PollMetrics.Build(input, new SocketTracker().Update(input), [], [], [], TimeSpan.FromMinutes(2), new SeriesCaps(50, 20));
+        store.Publish(new PollResult(clock.GetUtcNow(), TimeSpan.FromMilliseconds(5), "proc", 1, new int[14], new CollectionStats { Collector = "proc" }, Array.Empty<Finding>(), 0, view));
         clock.Now += TimeSpan.FromSeconds(44);
         Assert.True(pages.IsReady(out _));
         clock.Now += TimeSpan.FromSeconds(2); // 46 s: more than three 15 s intervals
@@ -107,7 +98,4 @@ public sealed partial class HttpEndpointTests : IDisposable
 
         public override DateTimeOffset GetUtcNow() => Now;
     }
-
-    [GeneratedRegex(@"listening on (http://[^,: ]+:\d+)")]
-    private static partial Regex ListeningLine();
 }

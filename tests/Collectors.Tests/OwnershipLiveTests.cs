@@ -28,16 +28,14 @@ public sealed class OwnershipLiveTests : IDisposable
         """;
 
     private readonly ChildProcesses _children = new();
-    private readonly List<string> _cgroups = [];
-
-    private static readonly string[] Hierarchies = ["/sys/fs/cgroup/unified", "/sys/fs/cgroup/systemd", "/sys/fs/cgroup"];
+    private readonly ServiceCgroups _cgroups = new();
 
     [RootFact]
     public void Children_in_a_service_cgroup_are_reported_with_pid_process_and_unit()
     {
         var unit = $"swtest-{Environment.ProcessId}.service";
         var (child, listenPort, clientPort) = Spawn("swowner-test");
-        var placed = PlaceInServiceCgroup(child.Id, unit);
+        var placed = _cgroups.Place(child.Id, unit);
         Assert.True(placed > 0, "no cgroup hierarchy under /sys/fs/cgroup could be written as root");
 
         var resolver = new OwnerResolver("/proc", NullLogger.Instance);
@@ -133,54 +131,9 @@ public sealed class OwnershipLiveTests : IDisposable
         return (child, int.Parse(ports[0], System.Globalization.CultureInfo.InvariantCulture), int.Parse(ports[1], System.Globalization.CultureInfo.InvariantCulture));
     }
 
-    private int PlaceInServiceCgroup(int pid, string unit)
-    {
-        var placed = 0;
-        foreach (var root in Hierarchies)
-        {
-            var isV2 = File.Exists(Path.Combine(root, "cgroup.controllers"));
-            var isNamedSystemd = root.EndsWith("/systemd", StringComparison.Ordinal) && File.Exists(Path.Combine(root, "cgroup.procs"));
-            if (!isV2 && !isNamedSystemd)
-            {
-                continue;
-            }
-
-            var dir = Path.Combine(root, "system.slice", unit);
-            try
-            {
-                Directory.CreateDirectory(dir);
-                _cgroups.Add(dir);
-                File.WriteAllText(Path.Combine(dir, "cgroup.procs"), pid.ToString(System.Globalization.CultureInfo.InvariantCulture));
-                placed++;
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-            {
-                // not writable here (read-only cgroupfs in a container): try the next hierarchy
-            }
-
-            if (isV2 && root == "/sys/fs/cgroup")
-            {
-                break; // pure v2: the only hierarchy
-            }
-        }
-
-        return placed;
-    }
-
     public void Dispose()
     {
         _children.Dispose();
-
-        foreach (var dir in _cgroups)
-        {
-            try
-            {
-                Directory.Delete(dir);
-            }
-            catch (IOException)
-            {
-                // still busy for a moment after the kill; a later run reuses or leaves it empty
-            }
-        }
+        _cgroups.Dispose();
     }
 }

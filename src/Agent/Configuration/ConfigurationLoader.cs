@@ -40,6 +40,11 @@ internal static class ConfigurationLoader
         new("time_wait_bucket_utilization", Kind.Ratio, (o, v) => o with { TimeWaitBucketUtilization = (double)v }),
         new("last_ack_stuck_after", Kind.Duration, (o, v) => o with { LastAckStuckAfter = (TimeSpan)v }),
         new("syn_sent_retries", Kind.Count, (o, v) => o with { SynSentRetries = (int)v }),
+        new("max_owner_series", Kind.Count, (o, v) => o with { MaxOwnerSeries = (int)v }),
+        new("max_destination_series", Kind.Count, (o, v) => o with { MaxDestinationSeries = (int)v }),
+        new("otlp_endpoint", Kind.Text, (o, v) => o with { OtlpEndpoint = (string)v }),
+        new("otlp_protocol", Kind.Text, (o, v) => o with { OtlpProtocol = (string)v }),
+        new("otlp_interval", Kind.Duration, (o, v) => o with { OtlpInterval = (TimeSpan)v }),
     ];
 
     /// <summary>Every key, as the flags name them.</summary>
@@ -193,6 +198,14 @@ internal static class SockWatchOptionsValidation
         CheckRatio(o.AcceptQueueUtilization, "accept_queue_utilization");
         CheckRatio(o.TimeWaitBucketUtilization, "time_wait_bucket_utilization");
         Check(o.SynSentRetries is >= 1 and <= 100, "syn_sent_retries", "must be from 1 to 100");
+        Check(o.MaxOwnerSeries is >= 1 and <= 1000, "max_owner_series", "must be from 1 to 1000");
+        Check(o.MaxDestinationSeries is >= 1 and <= 1000, "max_destination_series", "must be from 1 to 1000");
+        Check(
+            o.OtlpEndpoint.Length == 0 || (Uri.TryCreate(o.OtlpEndpoint, UriKind.Absolute, out var otlp) && otlp.Scheme is "http" or "https"),
+            "otlp_endpoint",
+            $"'{o.OtlpEndpoint}' is not an http:// or https:// URL (for Prometheus: http://HOST:9090/api/v1/otlp/v1/metrics)");
+        Check(o.OtlpProtocol is "http/protobuf" or "grpc", "otlp_protocol", $"'{o.OtlpProtocol}' is not a protocol; accepted: http/protobuf, grpc");
+        Check(o.OtlpInterval >= TimeSpan.FromSeconds(1), "otlp_interval", "must be at least 1s");
     }
 
 }

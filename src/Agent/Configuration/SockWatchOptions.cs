@@ -22,6 +22,20 @@ internal sealed record SockWatchOptions
     public TimeSpan LastAckStuckAfter { get; init; } = SockWatchOptionsDefaults.LastAckStuckAfter;
 
     public int SynSentRetries { get; init; } = SockWatchOptionsDefaults.SynSentRetries;
+
+    /// <summary>Owner series (unit, process) per metric; the rest are folded into "other".</summary>
+    public int MaxOwnerSeries { get; init; } = SockWatchOptionsDefaults.MaxOwnerSeries;
+
+    /// <summary>Destination and listener series per metric; the rest are folded into "other".</summary>
+    public int MaxDestinationSeries { get; init; } = SockWatchOptionsDefaults.MaxDestinationSeries;
+
+    /// <summary>The full OTLP metrics URL (http/protobuf: ending in /v1/metrics); empty: no OTLP.</summary>
+    public string OtlpEndpoint { get; init; } = "";
+
+    /// <summary>http/protobuf (what Prometheus's OTLP receiver takes) or grpc.</summary>
+    public string OtlpProtocol { get; init; } = SockWatchOptionsDefaults.OtlpProtocol;
+
+    public TimeSpan OtlpInterval { get; init; } = SockWatchOptionsDefaults.OtlpInterval;
 }
 
 /// <summary>The defaults, as constants in one place.</summary>
@@ -36,6 +50,9 @@ internal static class SockWatchOptionsDefaults
     public const double AcceptQueueUtilization = 0.8;
     public const double TimeWaitBucketUtilization = 0.8;
     public const int SynSentRetries = 3;
+    public const int MaxOwnerSeries = 50;
+    public const int MaxDestinationSeries = 20;
+    public const string OtlpProtocol = "http/protobuf";
 
     public static readonly TimeSpan PollInterval = TimeSpan.FromSeconds(15);
 
@@ -43,4 +60,6 @@ internal static class SockWatchOptionsDefaults
     public static readonly TimeSpan CloseWaitLeakAfter = TimeSpan.FromMinutes(2);
 
     public static readonly TimeSpan LastAckStuckAfter = TimeSpan.FromMinutes(1);
+
+    public static readonly TimeSpan OtlpInterval = TimeSpan.FromSeconds(15);
 }

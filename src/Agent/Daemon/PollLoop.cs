@@ -15,7 +15,7 @@ namespace SockWatch.Agent.Daemon;
 /// into one instead of stacking up. Findings are logged when they appear and when they clear,
 /// so the journal tells the story of a leak without repeating it every 15 seconds.
 /// </summary>
-internal sealed partial class PollLoop(SockWatchOptions options, PollResultStore store, ILogger<PollLoop> logger, TimeProvider time)
+internal sealed partial class PollLoop(SockWatchOptions options, PollResultStore store, Metrics.MetricsPipeline metrics, ILogger<PollLoop> logger, TimeProvider time)
     : BackgroundService
 {
     private readonly Dictionary<(FindingKind, string, int), Finding> _active = [];
@@ -57,11 +57,15 @@ internal sealed partial class PollLoop(SockWatchOptions options, PollResultStore
             var poll = poller.Poll(time.GetUtcNow());
             var track = tracker.Update(poll.Input);
             var findings = detectors.Evaluate(poll.Input, track);
+            var view = Metrics.PollMetrics.Build(
+                poll.Input, track, findings, poll.Ownership.Reasons, poll.Ownership.CgroupUnits, options.CloseWaitLeakAfter, metrics.Caps);
             var duration = Stopwatch.GetElapsedTime(started);
             var counts = poll.Table.CountByState();
+            metrics.RecordPoll(duration);
+            metrics.BeforePublish();
             store.Publish(new PollResult(
                 poll.Input.At, duration, poller.CollectorName, poll.Table.Count, counts, poll.Stats, findings,
-                poll.Ownership.Owners.Count(o => o is null)));
+                poll.Ownership.Owners.Count(o => o is null), view));
             Report(findings);
             LogPolled(logger, poll.Table.Count, counts[(int)TcpState.CloseWait], counts[(int)TcpState.TimeWait], findings.Count, duration.TotalMilliseconds);
             if (duration > options.PollInterval)
@@ -71,7 +75,7 @@ internal sealed partial class PollLoop(SockWatchOptions options, PollResultStore
         }
         catch (CollectorException e)
         {
-            store.Failed();
+            store.Failed(e.Collector, e.Reason);
             LogPollFailed(logger, e.Collector, e.Reason, e.Message);
         }
     }

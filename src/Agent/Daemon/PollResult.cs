@@ -15,7 +15,8 @@ internal sealed record PollResult(
     IReadOnlyList<int> CountByState,
     CollectionStats Stats,
     IReadOnlyList<Finding> Findings,
-    int Unowned);
+    int Unowned,
+    Metrics.PollMetrics Metrics);
 
 /// <summary>The latest poll result and the latest failure, for readers on other threads.</summary>
 internal sealed class PollResultStore
@@ -38,16 +39,54 @@ internal sealed class PollResultStore
 
     private bool _lastAttemptFailed;
 
+    private readonly Dictionary<(string Collector, string Reason), long> _errors = [];
+    private readonly Dictionary<string, long> _malformed = new(StringComparer.Ordinal);
+    private long _version;
+
+    /// <summary>Changes with every poll, published or failed: what a cached scrape body is keyed on.</summary>
+    public long Version => Interlocked.Read(ref _version);
+
     public void Publish(PollResult result)
     {
+        ArgumentNullException.ThrowIfNull(result);
+        lock (_malformed)
+        {
+            _malformed[result.Collector] = _malformed.GetValueOrDefault(result.Collector) + result.Stats.Malformed;
+        }
+
         Volatile.Write(ref _latest, result);
         Volatile.Write(ref _lastAttemptFailed, false);
         Interlocked.Increment(ref _polls);
+        Interlocked.Increment(ref _version);
     }
 
-    public void Failed()
+    public void Failed(string collector, string reason)
     {
+        lock (_errors)
+        {
+            _errors[(collector, reason)] = _errors.GetValueOrDefault((collector, reason)) + 1;
+        }
+
         Volatile.Write(ref _lastAttemptFailed, true);
         Interlocked.Increment(ref _failures);
+        Interlocked.Increment(ref _version);
+    }
+
+    /// <summary>Failed polls by collector and reason, since start (a copy).</summary>
+    public IReadOnlyList<KeyValuePair<(string Collector, string Reason), long>> ErrorCounts()
+    {
+        lock (_errors)
+        {
+            return [.. _errors.OrderBy(e => e.Key.Collector, StringComparer.Ordinal).ThenBy(e => e.Key.Reason, StringComparer.Ordinal)];
+        }
+    }
+
+    /// <summary>Malformed kernel records by collector, since start (a copy).</summary>
+    public IReadOnlyList<KeyValuePair<string, long>> MalformedCounts()
+    {
+        lock (_malformed)
+        {
+            return [.. _malformed.OrderBy(e => e.Key, StringComparer.Ordinal)];
+        }
     }
 }

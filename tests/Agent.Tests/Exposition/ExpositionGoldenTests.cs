@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text;
 using SockWatch.Agent.Metrics;
 using SockWatch.Tests;
@@ -25,27 +24,7 @@ public sealed class ExpositionGoldenTests
     public void OpenMetrics_matches_the_golden_file() => Compare(ExpositionFormat.OpenMetrics100, GoldenOpenMetrics);
 
     [PromtoolFact]
-    public void Promtool_finds_no_problem_in_the_004_golden_file()
-    {
-        var psi = new ProcessStartInfo(Conditions.FindExecutable("promtool")!, ["check", "metrics"])
-        {
-            RedirectStandardInput = true,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        using var promtool = Process.Start(psi)!;
-        var stdout = promtool.StandardOutput.ReadToEndAsync();
-        var stderr = promtool.StandardError.ReadToEndAsync();
-        using (var stdin = promtool.StandardInput.BaseStream)
-        {
-            stdin.Write(File.ReadAllBytes(Golden004));
-        }
-
-        Assert.True(promtool.WaitForExit(30_000), "promtool check metrics did not finish in 30 s");
-        var output = stdout.Result + stderr.Result;
-        Assert.True(promtool.ExitCode == 0 && output.Length == 0, $"promtool exited {promtool.ExitCode}: {output}");
-    }
+    public void Promtool_finds_no_problem_in_the_004_golden_file() => Promtool.AssertLintClean(File.ReadAllBytes(Golden004));
 
     private static void Compare(ExpositionFormat format, string path)
     {
