@@ -7,7 +7,7 @@ internal sealed class PromtoolFactAttribute : FactAttribute
     {
         if (SockWatch.Tests.Conditions.FindExecutable("promtool") is null)
         {
-            Skip = "needs promtool to lint the exposition (apt-get install prometheus; test.sh installs it as root)";
+            Skip = "needs Prometheus's promtool (apt-get install prometheus; test.sh installs it as root)";
         }
     }
 }
