@@ -61,6 +61,11 @@ public class ConfigurationTests
     [InlineData("poll_interval", "500ms", "at least 1s")]
     [InlineData("collector", "ebpf", "not a collector")]
     [InlineData("syn_sent_retries", "-1", "not a whole number")]
+    [InlineData("max_owner_series", "0", "from 1 to 1000")]
+    [InlineData("max_destination_series", "5000", "from 1 to 1000")]
+    [InlineData("otlp_endpoint", "localhost:4318", "not an http:// or https:// URL")]
+    [InlineData("otlp_protocol", "http/json", "not a protocol")]
+    [InlineData("otlp_interval", "100ms", "at least 1s")]
     public void Out_of_range_values_name_the_flag(string key, string value, string reason)
     {
         var e = Assert.Throws<ConfigurationException>(() => ConfigurationLoader.Load(null, None, new Dictionary<string, string> { [key] = value }));

@@ -31,6 +31,8 @@ public sealed class HttpEndpointTests : IDisposable
         Assert.Contains("<h1>SockWatch</h1>", page, StringComparison.Ordinal);
         Assert.Contains("8 sockets", page, StringComparison.Ordinal);
         Assert.Contains("close_wait", page, StringComparison.Ordinal);
+        Assert.Contains("through proc", page, StringComparison.Ordinal); // the collector in use
+        Assert.Contains("href=\"/metrics\"", page, StringComparison.Ordinal);
 
         Assert.Equal(HttpStatusCode.NotFound, (await http.GetAsync(new Uri("/nothing-here", UriKind.Relative))).StatusCode);
         Assert.Equal(0, ChildProcesses.Signal(daemon, ChildProcesses.SIGTERM));

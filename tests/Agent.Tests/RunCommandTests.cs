@@ -32,6 +32,28 @@ public sealed class RunCommandTests : IDisposable
         Assert.Contains("--poll-interval", Assert.Single(r.StderrLines), StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("{ \"otlp_endpoint\": \"collector:4318\" }", "otlp_endpoint")]
+    [InlineData("{ \"max_owner_series\": 0 }", "max_owner_series")]
+    [InlineData("{ \"poll_intervall\": \"15s\" }", "poll_intervall")]
+    public void A_bad_configuration_file_exits_2_naming_the_key(string json, string key)
+    {
+        var file = Path.Combine(Path.GetTempPath(), $"sockwatch-config-{Guid.NewGuid():N}.json");
+        File.WriteAllText(file, json);
+        try
+        {
+            var r = Cli.Run("run", "--config", file, "--listen-address", "127.0.0.1:0");
+            Assert.Equal(2, r.ExitCode);
+            var line = Assert.Single(r.StderrLines);
+            Assert.Contains(key, line, StringComparison.Ordinal);
+            Assert.Contains(file, line, StringComparison.Ordinal);
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+    }
+
     [RootFact]
     public void A_leak_is_logged_when_it_appears_with_its_process()
     {

@@ -95,7 +95,7 @@ internal sealed class HttpPages(PollResultStore store, SockWatchOptions options,
             sb.Append("</ul>");
         }
 
-        sb.Append("<p><a href=\"/healthz\">/healthz</a> (alive) &middot; <a href=\"/readyz\">/readyz</a> (a poll succeeded within three intervals)</p></body></html>\n");
+        sb.Append("<p><a href=\"/metrics\">/metrics</a> (Prometheus text, or OpenMetrics when asked) &middot; <a href=\"/healthz\">/healthz</a> (alive) &middot; <a href=\"/readyz\">/readyz</a> (a poll succeeded within three intervals)</p></body></html>\n");
         return sb.ToString();
     }
 }

@@ -62,7 +62,7 @@ internal sealed partial class MetricsPipeline : IDisposable
             _seen[name] = new HashSet<string>(StringComparer.Ordinal);
         }
 
-        _meter = new SockWatchMeter(store, Observed);
+        _meter = new SockWatchMeter(store, options.CloseWaitLeakAfter, Observed);
         _stable = BuildStable();
         _owners = BuildOwners(_ownerExporter);
     }

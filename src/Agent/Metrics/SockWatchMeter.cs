@@ -27,7 +27,7 @@ internal sealed class SockWatchMeter : IDisposable
 
     /// <param name="store">Where the latest poll is.</param>
     /// <param name="observed">Called with (instrument, series key) for every measurement of an owner instrument, so the pipeline can count the series a stream has seen.</param>
-    public SockWatchMeter(PollResultStore store, Action<string, string> observed)
+    public SockWatchMeter(PollResultStore store, TimeSpan closeWaitLeakAfter, Action<string, string> observed)
     {
         _store = store;
         _observed = observed;
@@ -37,6 +37,7 @@ internal sealed class SockWatchMeter : IDisposable
         Meter.CreateObservableGauge(Names.OwnerSockets, OwnerSockets, "{socket}", "TCP sockets per owner (systemd unit, process name) and state; owners beyond the cap are summed into process=\"other\".");
         Meter.CreateObservableGauge(Names.UnownedSockets, UnownedSockets, "{socket}", "Sockets no process could be named for, by reason.");
         Meter.CreateObservableGauge(Names.CloseWaitLeaked, CloseWaitLeaked, "{socket}", "close_wait sockets older than close_wait_leak_after, per owner: the peer's FIN (close wave 1) was acknowledged and the application never called close() to send wave 3.");
+        Meter.CreateObservableGauge(Names.CloseWaitLeakAfter, () => closeWaitLeakAfter.TotalSeconds, "s", "close_wait_leak_after: the age from which a close_wait socket counts as leaked.");
         Meter.CreateObservableGauge(Names.CloseWaitOldestAge, CloseWaitOldest, "s", "Age of the owner's oldest close_wait socket (a lower bound); process=\"other\" has the highest of the owners beyond the cap.");
         Meter.CreateObservableGauge(Names.DescriptorUtilization, DescriptorUtilization, "1", "Open descriptors / RLIMIT_NOFILE soft limit of the owner's fullest process, for owners holding close_wait sockets.");
         Meter.CreateObservableGauge(Names.EphemeralUtilization, EphemeralUtilization, "1", "Local ports in use toward one destination / usable ephemeral ports; top destinations, remote_address=\"other\" has the highest of the rest.");
@@ -75,7 +76,7 @@ internal sealed class SockWatchMeter : IDisposable
     /// <summary>Every instrument name, for views.</summary>
     public static IReadOnlyList<string> AllInstruments { get; } =
     [
-        Names.TcpSockets, Names.OwnerSockets, Names.UnownedSockets, Names.CloseWaitLeaked, Names.CloseWaitOldestAge,
+        Names.TcpSockets, Names.OwnerSockets, Names.UnownedSockets, Names.CloseWaitLeaked, Names.CloseWaitOldestAge, Names.CloseWaitLeakAfter,
         Names.DescriptorUtilization, Names.EphemeralUtilization, Names.EphemeralPorts, Names.TimeWaitBuckets, Names.ListenQueue,
         Names.Findings, Names.Transitions, Names.Anomalies, Names.TimeWaitOverflows, Names.ListenOverflows, Names.ListenDrops,
         Names.PollErrors, Names.Malformed, Names.LastSuccess, Names.CollectorInfo, Names.BuildInfo, Names.PollDuration,
@@ -279,6 +280,7 @@ internal sealed class SockWatchMeter : IDisposable
         public const string UnownedSockets = "sockwatch.tcp.unowned_sockets";
         public const string CloseWaitLeaked = "sockwatch.close_wait.leaked_sockets";
         public const string CloseWaitOldestAge = "sockwatch.close_wait.oldest_age";
+        public const string CloseWaitLeakAfter = "sockwatch.close_wait.leak_after";
         public const string DescriptorUtilization = "sockwatch.process.descriptor_utilization_ratio";
         public const string EphemeralUtilization = "sockwatch.ephemeral_port.utilization_ratio";
         public const string EphemeralPorts = "sockwatch.ephemeral_ports";
