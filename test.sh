@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
 # Runs every test of SockWatch. Works on a fresh machine: installs what the tests need.
-# Live tests need Linux and iproute2's ss (the oracle); the exposition lint needs promtool
-# (Debian's prometheus package); tests that need root skip, with the reason, when not run as
-# root. CI runs this as root.
+# Live tests need Linux and iproute2's ss (the oracle); the exposition lint, the alert rules'
+# unit tests and the end-to-end test need Debian's prometheus package (promtool and the
+# server); tests that need root skip, with the reason, when not run as root. CI runs this as root.
 set -euo pipefail
 cd "$(dirname "$0")"
 
 need_apt=()
 command -v ss >/dev/null 2>&1 || need_apt+=(iproute2)
 command -v ip >/dev/null 2>&1 || need_apt+=(iproute2)
-command -v promtool >/dev/null 2>&1 || need_apt+=(prometheus)
+{ command -v promtool >/dev/null 2>&1 && command -v prometheus >/dev/null 2>&1; } || need_apt+=(prometheus)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "test.sh: installing ${need_apt[*]}" >&2

@@ -6,20 +6,20 @@ namespace SockWatch.Agent.Tests;
 internal static class LiveScripts
 {
     /// <summary>
-    /// A server on 127.0.0.1:8080 named <paramref name="name"/> (PR_SET_NAME) whose peers close
+    /// A server on 127.0.0.1:<paramref name="port"/> (0: any) named <paramref name="name"/> (PR_SET_NAME) whose peers close
     /// <paramref name="leaks"/> connections it never closes (close_wait), and that keeps
     /// <paramref name="established"/> more connections open; prints "ready", exits on a line of stdin.
     /// </summary>
-    public static string LeakyServer(string name, int leaks, int established = 0) => string.Create(CultureInfo.InvariantCulture, $"""
+    public static string LeakyServer(string name, int leaks, int established = 0, int port = 8080) => string.Create(CultureInfo.InvariantCulture, $"""
         import ctypes, socket, sys
         ctypes.CDLL(None).prctl(15, b"{name}", 0, 0, 0)
-        l = socket.socket(); l.bind(("127.0.0.1", 8080)); l.listen(64)
+        l = socket.socket(); l.bind(("127.0.0.1", {port})); l.listen(64)
         kept = []
         for _ in range({leaks}):
-            c = socket.socket(); c.connect(("127.0.0.1", 8080)); s, _ = l.accept(); kept.append(s)
+            c = socket.socket(); c.connect(l.getsockname()); s, _ = l.accept(); kept.append(s)
             c.close()  # the peer closes; the server never does: close_wait
         for _ in range({established}):
-            c = socket.socket(); c.connect(("127.0.0.1", 8080)); s, _ = l.accept(); kept += [c, s]
+            c = socket.socket(); c.connect(l.getsockname()); s, _ = l.accept(); kept += [c, s]
         print("ready", flush=True)
         sys.stdin.readline()
         """);

@@ -16,11 +16,11 @@ public sealed class RulesAndDashboardsTests
     private const string RunbookBase = "https://github.com/sockwatch/sockwatch/blob/main/docs/runbook.md#";
 
     private static readonly string PrometheusDir = Path.Combine(Repo.Root, "deploy", "prometheus");
-    private static readonly string RulesFile = Path.Combine(PrometheusDir, "sockwatch-alerts.yml");
-    private static readonly string DashboardsDir = Path.Combine(Repo.Root, "grafana", "dashboards");
+    internal static readonly string RulesFile = Path.Combine(PrometheusDir, "sockwatch-alerts.yml");
+    internal static readonly string DashboardsDir = Path.Combine(Repo.Root, "grafana", "dashboards");
 
     /// <summary>The dashboards and the uid each must keep: links and provisioning upserts use it.</summary>
-    private static readonly Dictionary<string, string> Dashboards = new(StringComparer.Ordinal)
+    internal static readonly Dictionary<string, string> Dashboards = new(StringComparer.Ordinal)
     {
         ["sockwatch-overview.json"] = "sockwatch-overview",
         ["sockwatch-host.json"] = "sockwatch-host",
@@ -254,7 +254,7 @@ public sealed class RulesAndDashboardsTests
 
     // ---- rules ------------------------------------------------------------------------------
 
-    private sealed record Rule(string Name, IReadOnlyDictionary<string, string> Fields)
+    internal sealed record Rule(string Name, IReadOnlyDictionary<string, string> Fields)
     {
         public string Expr => Field("expr");
 
@@ -267,7 +267,7 @@ public sealed class RulesAndDashboardsTests
     /// one "- alert:" line a rule, "key: value" lines, quoted or plain scalars, and block
     /// scalars (| and >-). The promtool test above checks it finds as many rules as promtool does.
     /// </summary>
-    private static List<Rule> Rules()
+    internal static List<Rule> Rules()
     {
         var lines = File.ReadAllLines(RulesFile);
         var rules = new List<Rule>();
@@ -316,7 +316,7 @@ public sealed class RulesAndDashboardsTests
     // ---- dashboards -------------------------------------------------------------------------
 
     /// <summary>Every panel, rows' collapsed panels included.</summary>
-    private static IEnumerable<JsonElement> Panels(JsonElement dashboard)
+    internal static IEnumerable<JsonElement> Panels(JsonElement dashboard)
     {
         foreach (var p in dashboard.GetProperty("panels").EnumerateArray())
         {
@@ -332,7 +332,7 @@ public sealed class RulesAndDashboardsTests
     }
 
     /// <summary>Every PromQL expression of the dashboards: panel targets and the selectors of label_values() variables.</summary>
-    private static IEnumerable<(string Where, string Expr)> DashboardExpressions()
+    internal static IEnumerable<(string Where, string Expr)> DashboardExpressions()
     {
         foreach (var file in Dashboards.Keys)
         {
