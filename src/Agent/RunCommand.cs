@@ -27,7 +27,8 @@ internal static partial class RunCommand
             new("max_destination_series", new Option<string>("--max-destination-series") { Description = "Destination and listener series per metric; the rest fold into \"other\" (default 20).", HelpName = "N" }),
             new("otlp_endpoint", new Option<string>("--otlp-endpoint") { Description = "Also push metrics over OTLP to this full URL (http/protobuf: .../v1/metrics; default: off).", HelpName = "URL" }),
             new("otlp_protocol", new Option<string>("--otlp-protocol") { Description = "http/protobuf (default) or grpc.", HelpName = "PROTOCOL" }),
-            new("otlp_interval", new Option<string>("--otlp-interval") { Description = "Time between OTLP pushes (default 15s).", HelpName = "DURATION" }));
+            new("otlp_interval", new Option<string>("--otlp-interval") { Description = "Time between OTLP pushes (default 15s).", HelpName = "DURATION" }),
+            new("web_config_file", new Option<string>("--web.config.file") { Description = "TLS and basic auth for every endpoint, from a web configuration file in the format of Prometheus's exporter-toolkit (default: none, plain HTTP).", HelpName = "FILE" }));
         var command = new Command("run", "The daemon: poll the socket table every interval, track every socket across polls, log findings as they appear and clear, and serve the latest poll as Prometheus metrics on /metrics. Stops on SIGTERM or Ctrl+C.");
         CommonOptions.AddTo(command, config, configured);
 
@@ -55,6 +56,7 @@ internal static partial class RunCommand
         });
         builder.Logging.SetMinimumLevel(LogLevel.Information);
         builder.Logging.AddFilter("Microsoft", LogLevel.Warning);
+        Web.WebAccess.AddTo(builder, options);
         builder.WebHost.ConfigureKestrel(k =>
         {
             k.AddServerHeader = false;
@@ -82,6 +84,7 @@ internal static partial class RunCommand
         builder.Services.AddHostedService<SystemdService>();
 
         using var app = builder.Build();
+        Web.WebAccess.UseIn(app);
         var pages = app.Services.GetRequiredService<HttpPages>();
         var metrics = app.Services.GetRequiredService<Metrics.MetricsPipeline>();
         app.MapGet("/metrics", context => MetricsEndpoint.Serve(context, metrics));

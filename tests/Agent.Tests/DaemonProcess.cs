@@ -34,10 +34,12 @@ internal sealed partial class DaemonProcess
     /// <summary>
     /// Starts the daemon with <c>--listen-address 127.0.0.1:0</c> and <paramref name="args"/>, and
     /// waits until it listens and, unless <paramref name="waitForReady"/> is false, until /readyz
-    /// says a poll succeeded (Kestrel may listen before the first poll is done).
+    /// says a poll succeeded (Kestrel may listen before the first poll is done). /readyz is asked
+    /// through <paramref name="readiness"/> when given (TLS, credentials), else over plain HTTP.
     /// </summary>
     public static async Task<DaemonProcess> StartAsync(
-        ChildProcesses children, IEnumerable<string> args, IReadOnlyDictionary<string, string>? environment = null, bool waitForReady = true)
+        ChildProcesses children, IEnumerable<string> args, IReadOnlyDictionary<string, string>? environment = null, bool waitForReady = true,
+        Func<HttpClient>? readiness = null)
     {
         var process = children.Start(Path.Combine(AppContext.BaseDirectory, "sockwatch"), ["run", "--listen-address", "127.0.0.1:0", .. args], environment: environment);
         var seen = new List<string>();
@@ -51,7 +53,7 @@ internal sealed partial class DaemonProcess
                 _ = Task.Run(daemon.DrainAsync);
                 if (waitForReady)
                 {
-                    await daemon.WaitForReadyAsync(timeout.Token);
+                    await daemon.WaitForReadyAsync(readiness, timeout.Token);
                 }
 
                 return daemon;
@@ -61,9 +63,10 @@ internal sealed partial class DaemonProcess
         throw new InvalidOperationException("the daemon exited before it listened: " + string.Join('\n', seen));
     }
 
-    private async Task WaitForReadyAsync(CancellationToken token)
+    private async Task WaitForReadyAsync(Func<HttpClient>? readiness, CancellationToken token)
     {
-        using var http = new HttpClient { BaseAddress = BaseUrl };
+        using var http = readiness?.Invoke() ?? new HttpClient();
+        http.BaseAddress = BaseUrl;
         while (true)
         {
             using var response = await http.GetAsync(new Uri("/readyz", UriKind.Relative), token);
@@ -92,6 +95,6 @@ internal sealed partial class DaemonProcess
         }
     }
 
-    [GeneratedRegex(@"listening on (http://[^,: ]+:\d+)")]
+    [GeneratedRegex(@"listening on (https?://[^,: ]+:\d+)")]
     private static partial Regex ListeningLine();
 }

@@ -26,7 +26,8 @@ internal static class ConfigurationLoader
         Count,
     }
 
-    private sealed record Key(string Name, Kind Kind, Func<SockWatchOptions, object, SockWatchOptions> Apply);
+    /// <param name="Flag">The flag, when it is not the key with dashes (--web.config.file, as every Prometheus exporter names it).</param>
+    private sealed record Key(string Name, Kind Kind, Func<SockWatchOptions, object, SockWatchOptions> Apply, string? Flag = null);
 
     private static readonly Key[] Keys =
     [
@@ -45,12 +46,13 @@ internal static class ConfigurationLoader
         new("otlp_endpoint", Kind.Text, (o, v) => o with { OtlpEndpoint = (string)v }),
         new("otlp_protocol", Kind.Text, (o, v) => o with { OtlpProtocol = (string)v }),
         new("otlp_interval", Kind.Duration, (o, v) => o with { OtlpInterval = (TimeSpan)v }),
+        new("web_config_file", Kind.Text, (o, v) => o with { WebConfigFile = (string)v }, Flag: "--web.config.file"),
     ];
 
     /// <summary>Every key, as the flags name them.</summary>
     public static IEnumerable<string> FlagNames => Keys.Select(k => FlagOf(k.Name));
 
-    public static string FlagOf(string key) => "--" + key.Replace('_', '-');
+    public static string FlagOf(string key) => Keys.FirstOrDefault(k => k.Name == key)?.Flag ?? "--" + key.Replace('_', '-');
 
     public static string EnvironmentOf(string key) => SockWatchOptionsDefaults.EnvironmentPrefix + key.ToUpperInvariant();
 
@@ -206,6 +208,19 @@ internal static class SockWatchOptionsValidation
             $"'{o.OtlpEndpoint}' is not an http:// or https:// URL (for Prometheus: http://HOST:9090/api/v1/otlp/v1/metrics)");
         Check(o.OtlpProtocol is "http/protobuf" or "grpc", "otlp_protocol", $"'{o.OtlpProtocol}' is not a protocol; accepted: http/protobuf, grpc");
         Check(o.OtlpInterval >= TimeSpan.FromSeconds(1), "otlp_interval", "must be at least 1s");
+        if (o.WebConfigFile.Length > 0)
+        {
+            // Everything the file names is loaded too (certificates, keys, client CAs), so that a
+            // mistake stops the start instead of every scrape.
+            try
+            {
+                _ = Web.WebConfigLoader.Load(o.WebConfigFile);
+            }
+            catch (Web.WebConfigException e)
+            {
+                Check(false, "web_config_file", e.Message);
+            }
+        }
     }
 
 }

@@ -36,6 +36,9 @@ internal sealed record SockWatchOptions
     public string OtlpProtocol { get; init; } = SockWatchOptionsDefaults.OtlpProtocol;
 
     public TimeSpan OtlpInterval { get; init; } = SockWatchOptionsDefaults.OtlpInterval;
+
+    /// <summary>The exporter-toolkit web configuration file (TLS, basic auth); empty: plain HTTP, open.</summary>
+    public string WebConfigFile { get; init; } = "";
 }
 
 /// <summary>The defaults, as constants in one place.</summary>
