@@ -66,23 +66,24 @@ internal static class CheckCommand
     private static int Run(SockWatchOptions options, TimeSpan? interval, string format, Stream stdout)
     {
         var logger = new StderrLogger();
-        var tracker = new SocketTracker();
-        var detectors = new Detectors(ToDetectorOptions(options));
+        var evaluator = new PollEvaluator(ToDetectorOptions(options));
         IReadOnlyList<Finding> findings;
         int sockets;
+        int namespaces;
         try
         {
-            using var poller = new Poller(options, logger);
+            using var poller = new Poller(options, logger, defaultNetns: "self");
             var poll = poller.Poll(DateTimeOffset.UtcNow);
-            findings = detectors.Evaluate(poll.Input, tracker.Update(poll.Input));
-            sockets = poll.Table.Count;
+            findings = evaluator.Evaluate(poll).Findings;
             if (interval is { } wait)
             {
                 Thread.Sleep(wait);
                 poll = poller.Poll(DateTimeOffset.UtcNow);
-                findings = detectors.Evaluate(poll.Input, tracker.Update(poll.Input));
-                sockets = poll.Table.Count;
+                findings = evaluator.Evaluate(poll).Findings;
             }
+
+            sockets = poll.Table.Count;
+            namespaces = poll.Namespaces.Count;
         }
         catch (CollectorException e)
         {
@@ -98,7 +99,7 @@ internal static class CheckCommand
         else
         {
             using var writer = new StreamWriter(stdout, new System.Text.UTF8Encoding(false), 16 * 1024);
-            FindingsWriter.WriteTable(writer, findings, sockets);
+            FindingsWriter.WriteTable(writer, findings, sockets, namespaces);
         }
 
         return findings.Count > 0 ? ExitCodes.Findings : ExitCodes.Ok;

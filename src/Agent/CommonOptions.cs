@@ -52,6 +52,8 @@ internal static class CommonOptions
         .. specific,
         new("collector", new Option<string>("--collector") { Description = "auto, netlink or proc (default auto).", HelpName = "auto|netlink|proc" }),
         new("proc_root", new Option<string>("--proc-root") { Description = "Where proc is mounted (default /proc).", HelpName = "DIR" }),
+        new("netns", new Option<string>("--netns") { Description = "Network namespaces: self, all, or names and patterns, comma-separated (run: all; check: self). Others than its own need CAP_SYS_ADMIN.", HelpName = "self|all|NAMES" }),
+        new("netns_exclude", new Option<string>("--netns-exclude") { Description = "Namespace name patterns to leave out (comma-separated; * and ?).", HelpName = "PATTERNS" }),
         .. DetectorThresholds(),
     ];
 
@@ -86,6 +88,11 @@ internal static class CommonOptions
             throw new UsageException("configuration: " + e.Message);
         }
     }
+
+    /// <summary>The namespace selection of validated options, with the command's default.</summary>
+    public static Collectors.Namespaces.NamespaceSelection Namespaces(Configuration.SockWatchOptions options, string commandDefault) =>
+        Collectors.Namespaces.NamespaceSelection.TryParse(options.Netns ?? commandDefault, options.NetnsExclude, out var why)
+        ?? throw new UsageException("--netns: " + why);
 
     public static CollectorKind ParseCollector(string? value) =>
         CollectorKinds.TryParse(value, out var kind)

@@ -2,72 +2,100 @@ using Microsoft.Extensions.Logging;
 using SockWatch.Agent.Configuration;
 using SockWatch.Collectors;
 using SockWatch.Collectors.Facts;
+using SockWatch.Collectors.Namespaces;
 using SockWatch.Collectors.Ownership;
 using SockWatch.Core;
 using SockWatch.Core.Detection;
 
 namespace SockWatch.Agent;
 
-/// <summary>What one poll produced.</summary>
-internal sealed record PollOutcome(SocketTable Table, CollectionStats Stats, SocketOwnership Ownership, PollInput Input);
+/// <summary>One namespace of a poll: its sockets as the tracker and detectors take them, and what its collection saw.</summary>
+/// <param name="Namespace">The namespace.</param>
+/// <param name="Input">Its sockets, their owners, its facts and the descriptor use of close_wait owners.</param>
+/// <param name="Stats">What its collection saw besides the records.</param>
+/// <param name="Reasons">Why each of its sockets is unowned, parallel to its sockets.</param>
+/// <param name="CgroupUnits">The unit of each of its sockets' own cgroup (netlink), parallel.</param>
+internal sealed record NamespacePoll(NetworkNamespace Namespace, PollInput Input, CollectionStats Stats, IReadOnlyList<UnownedReason> Reasons, IReadOnlyList<string?> CgroupUnits);
+
+/// <summary>What one poll produced: the table of every watched namespace, and each namespace's part of it.</summary>
+internal sealed record PollOutcome(SocketTable Table, IReadOnlyList<NamespacePoll> Namespaces, SocketOwnership Ownership, NamespaceCollection Collection)
+{
+    /// <summary>The stats of the first namespace (this process's, when watched), for one-namespace callers.</summary>
+    public CollectionStats Stats => Namespaces.Count > 0 ? Namespaces[0].Stats : new CollectionStats { Collector = "none" };
+
+    /// <summary>Malformed records over every namespace.</summary>
+    public int Malformed => Namespaces.Sum(n => n.Stats.Malformed);
+}
 
 /// <summary>
-/// One poll of the namespace this thread is in: the socket table (tcp_info only for close_wait
-/// and fin_wait2, whose ages it bounds), the owners, the namespace's sysctls and counters, and
+/// One poll of the watched network namespaces: their socket tables (tcp_info only for
+/// close_wait and fin_wait2, whose ages it bounds), the owners (one scan of /proc serves every
+/// namespace: a socket's inode is unique host-wide), each namespace's sysctls and counters, and
 /// the descriptor use of every process that holds a close_wait socket.
 /// </summary>
 internal sealed class Poller : IDisposable
 {
     private static readonly uint TcpInfoStates = TcpStateMask.Of([TcpState.CloseWait, TcpState.FinWait2]);
 
-    private readonly ISocketCollector _collector;
+    private readonly NamespaceCollector _namespaces;
     private readonly OwnerResolver _owners;
-    private readonly NamespaceFactsReader _facts;
     private readonly DescriptorUsageReader _descriptors;
     private readonly string _procRoot;
 
-    public Poller(SockWatchOptions options, ILogger logger)
+    /// <param name="options">Validated options.</param>
+    /// <param name="logger">For the collectors' and resolver's warnings.</param>
+    /// <param name="defaultNetns">The command's default when options say nothing: run watches all, check self.</param>
+    public Poller(SockWatchOptions options, ILogger logger, string defaultNetns)
     {
         _procRoot = options.ProcRoot;
         var kind = CollectorKinds.TryParse(options.Collector, out var k) ? k : CollectorKind.Auto; // validated at start
-        _collector = CollectorKinds.Create(kind, options.ProcRoot, logger);
+        _namespaces = new NamespaceCollector(CommonOptions.Namespaces(options, defaultNetns), kind, options.ProcRoot, logger);
         _owners = new OwnerResolver(options.ProcRoot, logger);
-        _facts = new NamespaceFactsReader(options.ProcRoot);
         _descriptors = new DescriptorUsageReader(options.ProcRoot);
     }
 
-    public string CollectorName => _collector.Name;
+    public string CollectorName => _namespaces.CollectorName;
 
-    /// <exception cref="CollectorException">The socket table or /proc could not be read.</exception>
+    /// <exception cref="CollectorException">The socket table of this process's namespace, or /proc, could not be read.</exception>
     public PollOutcome Poll(DateTimeOffset at)
     {
         var table = new SocketTable(4096);
         var hint = SocketCountHint.Read(_procRoot);
         table.EnsureCapacity(hint + (hint / 10) + 256);
-        var stats = _collector.Collect(table, new CollectRequest { TcpInfoStateMask = TcpInfoStates });
-        var ownership = _owners.Resolve(table);
+        var collection = _namespaces.Collect(table, new CollectRequest { TcpInfoStateMask = TcpInfoStates }, readFacts: true);
+        var ownership = _owners.Resolve(table, [.. collection.Segments.Select(s => (s.Start, s.Count))]);
+        var owners = ownership.Owners as SocketOwner?[] ?? [.. ownership.Owners];
+        var reasons = ownership.Reasons as UnownedReason[] ?? [.. ownership.Reasons];
+        var units = ownership.CgroupUnits as string?[] ?? [.. ownership.CgroupUnits];
 
         var descriptors = new Dictionary<int, DescriptorUsage>();
         var records = table.Records;
         for (var i = 0; i < records.Length; i++)
         {
-            if (records[i].State == TcpState.CloseWait && ownership.Owners[i] is { } owner && !descriptors.ContainsKey(owner.Pid)
+            if (records[i].State == TcpState.CloseWait && owners[i] is { } owner && !descriptors.ContainsKey(owner.Pid)
                 && _descriptors.Read(owner.Pid) is { } usage)
             {
                 descriptors[owner.Pid] = usage;
             }
         }
 
-        var input = new PollInput
+        var parts = new List<NamespacePoll>(collection.Segments.Count);
+        foreach (var s in collection.Segments)
         {
-            At = at,
-            Sockets = table.AsMemory(),
-            Owners = ownership.Owners,
-            Facts = _facts.Read(),
-            Descriptors = descriptors,
-        };
-        return new PollOutcome(table, stats, ownership, input);
+            var input = new PollInput
+            {
+                At = at,
+                Sockets = table.AsMemory().Slice(s.Start, s.Count),
+                Owners = new ArraySegment<SocketOwner?>(owners, s.Start, s.Count),
+                Facts = s.Facts,
+                Descriptors = descriptors,
+            };
+            parts.Add(new NamespacePoll(
+                s.Namespace, input, s.Stats, new ArraySegment<UnownedReason>(reasons, s.Start, s.Count), new ArraySegment<string?>(units, s.Start, s.Count)));
+        }
+
+        return new PollOutcome(table, parts, ownership, collection);
     }
 
-    public void Dispose() => _collector.Dispose();
+    public void Dispose() => _namespaces.Dispose();
 }

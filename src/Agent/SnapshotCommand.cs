@@ -33,10 +33,16 @@ internal static class SnapshotCommand
         };
         var collector = CommonOptions.Collector();
         var procRoot = CommonOptions.ProcRoot();
+        var netns = new Option<string>("--netns")
+        {
+            Description = "Network namespaces: self (default), all, or names and patterns, comma-separated. Others than its own need CAP_SYS_ADMIN.",
+            HelpName = "self|all|NAMES",
+        };
+        var netnsExclude = new Option<string>("--netns-exclude") { Description = "Namespace name patterns to leave out (comma-separated; * and ?).", HelpName = "PATTERNS" };
 
         var command = new Command("snapshot", "Read the kernel's TCP socket table once and print every socket with its owner and its place in the lifecycle.")
         {
-            format, state, owner, collector, procRoot,
+            format, state, owner, collector, procRoot, netns, netnsExclude,
         };
         command.SetAction(parse =>
         {
@@ -45,13 +51,16 @@ internal static class SnapshotCommand
                 CommonOptions.ParseStates(parse.GetValue(state)),
                 CommonOptions.ParseCollector(parse.GetValue(collector)),
                 CommonOptions.ParseProcRoot(parse.GetValue(procRoot)),
-                ParseOwner(parse.GetValue(owner)));
+                ParseOwner(parse.GetValue(owner)),
+                Collectors.Namespaces.NamespaceSelection.TryParse(parse.GetValue(netns) ?? "self", parse.GetValue(netnsExclude), out var why)
+                    ?? throw new UsageException("--netns: " + why));
             return Run(options, Console.OpenStandardOutput());
         });
         return command;
     }
 
-    internal sealed record SnapshotOptions(string Format, IReadOnlyList<TcpState>? States, CollectorKind Collector, string ProcRoot, string? Owner = null);
+    internal sealed record SnapshotOptions(
+        string Format, IReadOnlyList<TcpState>? States, CollectorKind Collector, string ProcRoot, string? Owner = null, Collectors.Namespaces.NamespaceSelection? Namespaces = null);
 
     internal static int Run(SnapshotOptions options, Stream stdout)
     {
@@ -66,12 +75,14 @@ internal static class SnapshotCommand
         var hint = SocketCountHint.Read(options.ProcRoot);
         table.EnsureCapacity(hint + (hint / 10) + 256);
         CollectionStats stats;
+        Collectors.Namespaces.NamespaceCollection collection;
         var logger = new StderrLogger();
-        using (var collector = CollectorKinds.Create(options.Collector, options.ProcRoot, logger))
+        using (var collector = new Collectors.Namespaces.NamespaceCollector(options.Namespaces ?? Collectors.Namespaces.NamespaceSelection.Self, options.Collector, options.ProcRoot, logger))
         {
             try
             {
-                stats = collector.Collect(table, request);
+                collection = collector.Collect(table, request, readFacts: false);
+                stats = collection.Segments[0].Stats with { Malformed = collection.Segments.Sum(s => s.Stats.Malformed) };
             }
             catch (CollectorException e)
             {
@@ -87,7 +98,7 @@ internal static class SnapshotCommand
             SocketOwnership ownership;
             try
             {
-                ownership = new OwnerResolver(options.ProcRoot, logger).Resolve(table);
+                ownership = new OwnerResolver(options.ProcRoot, logger).Resolve(table, [.. collection.Segments.Select(s => (s.Start, s.Count))]);
             }
             catch (CollectorException e)
             {
@@ -95,7 +106,7 @@ internal static class SnapshotCommand
                 return ExitCodes.TablesUnreadable;
             }
 
-            view = SnapshotView.Of(table, stats, ownership);
+            view = SnapshotView.Of(table, stats, ownership, collection);
             if (options.Owner is not null)
             {
                 view = view.WhereOwner(options.Owner);
@@ -103,7 +114,7 @@ internal static class SnapshotCommand
         }
         else
         {
-            view = SnapshotView.Of(table, stats);
+            view = SnapshotView.Of(table, stats, collection);
         }
 
         switch (options.Format)

@@ -34,11 +34,15 @@ public static class CollectorKinds
         }
     }
 
-    public static ISocketCollector Create(CollectorKind kind, string procRoot, ILogger logger) => kind switch
+    /// <param name="kind">Which collector.</param>
+    /// <param name="procRoot">Where proc is mounted.</param>
+    /// <param name="logger">For the fallback's one warning.</param>
+    /// <param name="netDirectory">The /proc tables' directory under the root: <c>net</c> for the namespace of this process, <c>thread-self/net</c> for a thread that entered another one.</param>
+    public static ISocketCollector Create(CollectorKind kind, string procRoot, ILogger logger, string netDirectory = "net") => kind switch
     {
         CollectorKind.Netlink => new NetlinkCollector(),
-        CollectorKind.Proc => new ProcNetTcpCollector(procRoot),
-        _ => new AutoCollector(procRoot, logger),
+        CollectorKind.Proc => new ProcNetTcpCollector(procRoot, netDirectory),
+        _ => new AutoCollector(procRoot, logger, netDirectory),
     };
 }
 
@@ -49,19 +53,21 @@ public static class CollectorKinds
 public sealed partial class AutoCollector : ISocketCollector
 {
     private readonly string _procRoot;
+    private readonly string _netDirectory;
     private readonly ILogger _logger;
     private ISocketCollector _current;
     private bool _fellBack;
 
-    public AutoCollector(string procRoot, ILogger logger)
-        : this(procRoot, logger, new NetlinkCollector())
+    public AutoCollector(string procRoot, ILogger logger, string netDirectory = "net")
+        : this(procRoot, logger, new NetlinkCollector(), netDirectory)
     {
     }
 
     /// <summary>For tests: any primary collector in netlink's place.</summary>
-    internal AutoCollector(string procRoot, ILogger logger, ISocketCollector primary)
+    internal AutoCollector(string procRoot, ILogger logger, ISocketCollector primary, string netDirectory = "net")
     {
         _procRoot = procRoot;
+        _netDirectory = netDirectory;
         _logger = logger;
         _current = primary;
     }
@@ -89,7 +95,7 @@ public sealed partial class AutoCollector : ISocketCollector
             FallbackReason = e.Message;
             LogFallback(_logger, e.Message);
             _current.Dispose();
-            _current = new ProcNetTcpCollector(_procRoot);
+            _current = new ProcNetTcpCollector(_procRoot, _netDirectory);
             _fellBack = true;
             return _current.Collect(table, request);
         }

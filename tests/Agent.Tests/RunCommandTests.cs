@@ -71,7 +71,7 @@ public sealed class RunCommandTests : IDisposable
         Assert.Equal("ready", server.StandardOutput.ReadLine());
 
         var daemon = Start(Conditions.FindExecutable("ip")!, "netns", "exec", _namespace.Name,
-            Path.Combine(AppContext.BaseDirectory, "sockwatch"), "run", "--listen-address", "127.0.0.1:0", "--poll-interval", "1s", "--close-wait-leak-after", "2s");
+            Path.Combine(AppContext.BaseDirectory, "sockwatch"), "run", "--listen-address", "127.0.0.1:0", "--poll-interval", "1s", "--close-wait-leak-after", "2s", "--netns", "self");
         var lines = new List<string>();
         Assert.True(
             WaitForLine(daemon, lines, l => l.Contains("close_wait_leak", StringComparison.Ordinal) && l.Contains("leaky-daemon", StringComparison.Ordinal), TimeSpan.FromSeconds(30)),

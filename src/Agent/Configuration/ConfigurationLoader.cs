@@ -43,6 +43,9 @@ internal static class ConfigurationLoader
         new("syn_sent_retries", Kind.Count, (o, v) => o with { SynSentRetries = (int)v }),
         new("max_owner_series", Kind.Count, (o, v) => o with { MaxOwnerSeries = (int)v }),
         new("max_destination_series", Kind.Count, (o, v) => o with { MaxDestinationSeries = (int)v }),
+        new("netns", Kind.Text, (o, v) => o with { Netns = (string)v }),
+        new("netns_exclude", Kind.Text, (o, v) => o with { NetnsExclude = (string)v }),
+        new("max_netns_series", Kind.Count, (o, v) => o with { MaxNetnsSeries = (int)v }),
         new("otlp_endpoint", Kind.Text, (o, v) => o with { OtlpEndpoint = (string)v }),
         new("otlp_protocol", Kind.Text, (o, v) => o with { OtlpProtocol = (string)v }),
         new("otlp_interval", Kind.Duration, (o, v) => o with { OtlpInterval = (TimeSpan)v }),
@@ -202,6 +205,9 @@ internal static class SockWatchOptionsValidation
         Check(o.SynSentRetries is >= 1 and <= 100, "syn_sent_retries", "must be from 1 to 100");
         Check(o.MaxOwnerSeries is >= 1 and <= 1000, "max_owner_series", "must be from 1 to 1000");
         Check(o.MaxDestinationSeries is >= 1 and <= 1000, "max_destination_series", "must be from 1 to 1000");
+        Check(o.MaxNetnsSeries is >= 1 and <= 10000, "max_netns_series", "must be from 1 to 10000");
+        var netnsOk = Collectors.Namespaces.NamespaceSelection.TryParse(o.Netns ?? "all", o.NetnsExclude, out var netnsWhy) is not null;
+        Check(netnsOk, o.Netns is null ? "netns_exclude" : "netns", netnsWhy);
         Check(
             o.OtlpEndpoint.Length == 0 || (Uri.TryCreate(o.OtlpEndpoint, UriKind.Absolute, out var otlp) && otlp.Scheme is "http" or "https"),
             "otlp_endpoint",

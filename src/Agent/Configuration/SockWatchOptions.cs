@@ -29,6 +29,15 @@ internal sealed record SockWatchOptions
     /// <summary>Destination and listener series per metric; the rest are folded into "other".</summary>
     public int MaxDestinationSeries { get; init; } = SockWatchOptionsDefaults.MaxDestinationSeries;
 
+    /// <summary>Which network namespaces: self, all, or names and patterns; null: the command's default (run: all; snapshot and check: self).</summary>
+    public string? Netns { get; init; }
+
+    /// <summary>Namespace name patterns left out of <see cref="Netns"/>.</summary>
+    public string NetnsExclude { get; init; } = "";
+
+    /// <summary>Namespaces with their own series in the per-namespace metrics; the rest fold into netns="other".</summary>
+    public int MaxNetnsSeries { get; init; } = SockWatchOptionsDefaults.MaxNetnsSeries;
+
     /// <summary>The full OTLP metrics URL (http/protobuf: ending in /v1/metrics); empty: no OTLP.</summary>
     public string OtlpEndpoint { get; init; } = "";
 
@@ -55,6 +64,7 @@ internal static class SockWatchOptionsDefaults
     public const int SynSentRetries = 3;
     public const int MaxOwnerSeries = 50;
     public const int MaxDestinationSeries = 20;
+    public const int MaxNetnsSeries = 100;
     public const string OtlpProtocol = "http/protobuf";
 
     public static readonly TimeSpan PollInterval = TimeSpan.FromSeconds(15);

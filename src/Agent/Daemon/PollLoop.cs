@@ -22,15 +22,14 @@ internal sealed partial class PollLoop(SockWatchOptions options, PollResultStore
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        using var poller = new Poller(options, logger);
-        var tracker = new SocketTracker();
-        var detectors = new Detectors(CheckCommand.ToDetectorOptions(options));
+        using var poller = new Poller(options, logger, defaultNetns: "all");
+        var evaluator = new PollEvaluator(CheckCommand.ToDetectorOptions(options));
         LogStarted(logger, poller.CollectorName, options.PollInterval.TotalSeconds);
 
         using var timer = new PeriodicTimer(options.PollInterval, time);
         do
         {
-            PollOnce(poller, tracker, detectors);
+            PollOnce(poller, evaluator);
         }
         while (await WaitForNextTick(timer, stoppingToken).ConfigureAwait(false));
 
@@ -49,23 +48,24 @@ internal sealed partial class PollLoop(SockWatchOptions options, PollResultStore
         }
     }
 
-    internal void PollOnce(Poller poller, SocketTracker tracker, Detectors detectors)
+    internal void PollOnce(Poller poller, PollEvaluator evaluator)
     {
         var started = Stopwatch.GetTimestamp();
         try
         {
-            var poll = poller.Poll(time.GetUtcNow());
-            var track = tracker.Update(poll.Input);
-            var findings = detectors.Evaluate(poll.Input, track);
+            var at = time.GetUtcNow();
+            var poll = poller.Poll(at);
+            var (namespaces, findings) = evaluator.Evaluate(poll);
             var view = Metrics.PollMetrics.Build(
-                poll.Input, track, findings, poll.Ownership.Reasons, poll.Ownership.CgroupUnits, options.CloseWaitLeakAfter, metrics.Caps);
+                [.. namespaces.Select(n => new Metrics.MetricsPart(n.Poll.Namespace.Name, n.Poll.Input, n.Track, n.Poll.Reasons, n.Poll.CgroupUnits))],
+                findings, evaluator.Transitions, evaluator.Anomalies, options.CloseWaitLeakAfter, metrics.Caps);
             var duration = Stopwatch.GetElapsedTime(started);
             var counts = poll.Table.CountByState();
             metrics.RecordPoll(duration);
             metrics.BeforePublish();
             store.Publish(new PollResult(
-                poll.Input.At, duration, poller.CollectorName, poll.Table.Count, counts, poll.Stats, findings,
-                poll.Ownership.Owners.Count(o => o is null), view));
+                at, duration, poller.CollectorName, poll.Table.Count, counts, poll.Stats with { Malformed = poll.Malformed }, findings,
+                poll.Ownership.Owners.Count(o => o is null), view, poll.Namespaces.Count));
             Report(findings);
             LogPolled(logger, poll.Table.Count, counts[(int)TcpState.CloseWait], counts[(int)TcpState.TimeWait], findings.Count, duration.TotalMilliseconds);
             if (duration > options.PollInterval)
@@ -85,7 +85,7 @@ internal sealed partial class PollLoop(SockWatchOptions options, PollResultStore
         var seen = new HashSet<(FindingKind, string, int)>();
         foreach (var f in findings)
         {
-            var key = (f.Kind, f.Subject, f.Owner?.Pid ?? 0);
+            var key = (f.Kind, f.Netns is null ? f.Subject : $"{f.Subject} (netns {f.Netns})", f.Owner?.Pid ?? 0);
             seen.Add(key);
             if (_active.TryAdd(key, f))
             {

@@ -16,7 +16,8 @@ internal sealed record PollResult(
     CollectionStats Stats,
     IReadOnlyList<Finding> Findings,
     int Unowned,
-    Metrics.PollMetrics Metrics);
+    Metrics.PollMetrics Metrics,
+    int Namespaces = 1);
 
 /// <summary>The latest poll result and the latest failure, for readers on other threads.</summary>
 internal sealed class PollResultStore

@@ -54,7 +54,7 @@ internal sealed partial class MetricsPipeline : IDisposable
         _store = store;
         _options = options;
         _logger = logger;
-        _caps = new SeriesCaps(options.MaxOwnerSeries, options.MaxDestinationSeries);
+        _caps = new SeriesCaps(options.MaxOwnerSeries, options.MaxDestinationSeries, options.MaxNetnsSeries);
         foreach (var (name, perCollection) in SockWatchMeter.OwnerInstruments)
         {
             var per = perCollection(_caps);

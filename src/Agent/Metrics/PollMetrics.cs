@@ -9,19 +9,26 @@ namespace SockWatch.Agent.Metrics;
 /// <summary>The cardinality caps of the owner and destination series.</summary>
 /// <param name="Owners">Owner series (unit, process) per metric; the rest fold into <c>other</c>.</param>
 /// <param name="Destinations">Destination and listener series per metric; the rest fold into <c>other</c>.</param>
-internal readonly record struct SeriesCaps(int Owners, int Destinations);
+/// <param name="Namespaces">Namespaces with series of their own in the per-namespace metrics; the rest fold into <c>netns="other"</c>.</param>
+internal readonly record struct SeriesCaps(int Owners, int Destinations, int Namespaces = 100);
+
+/// <summary>One namespace of a poll, as the metrics take it.</summary>
+internal sealed record MetricsPart(string Netns, PollInput Input, TrackResult Track, IReadOnlyList<UnownedReason> Unowned, IReadOnlyList<string?> CgroupUnits);
+
+/// <summary>The sockets of one namespace by family and state, and its facts.</summary>
+internal sealed record NamespaceFigures(string Netns, int[,] SocketsByFamilyState, int? EphemeralPorts, double? TimeWaitBucketUtilization, IReadOnlyDictionary<string, long> KernelCounters);
 
 /// <summary>Sockets of one owner in one state.</summary>
-internal readonly record struct OwnerStateCount(string Unit, string Process, TcpState State, int Sockets);
+internal readonly record struct OwnerStateCount(string Netns, string Unit, string Process, TcpState State, int Sockets);
 
 /// <summary>The close_wait picture of one owner.</summary>
-internal readonly record struct CloseWaitOwner(string Unit, string Process, int Leaked, double OldestAgeSeconds, double? DescriptorUtilization);
+internal readonly record struct CloseWaitOwner(string Netns, string Unit, string Process, int Leaked, double OldestAgeSeconds, double? DescriptorUtilization);
 
 /// <summary>Ports in use toward one destination, against the usable ephemeral range.</summary>
-internal readonly record struct DestinationUse(string LocalAddress, string RemoteAddress, string RemotePort, double Utilization);
+internal readonly record struct DestinationUse(string Netns, string LocalAddress, string RemoteAddress, string RemotePort, double Utilization);
 
 /// <summary>A listener's accept queue against its backlog.</summary>
-internal readonly record struct ListenerQueue(string LocalAddress, string LocalPort, string Unit, string Process, double Utilization);
+internal readonly record struct ListenerQueue(string Netns, string LocalAddress, string LocalPort, string Unit, string Process, double Utilization);
 
 /// <summary>
 /// What the metrics say about one poll, computed once on the poll thread so that a scrape only
@@ -49,8 +56,8 @@ internal sealed class PollMetrics
     {
     }
 
-    /// <summary>Sockets by [family index, state value], for every reported state.</summary>
-    public required int[,] SocketsByFamilyState { get; init; }
+    /// <summary>Each namespace's sockets by family and state and its facts; namespaces beyond the cap folded into <c>other</c>.</summary>
+    public required IReadOnlyList<NamespaceFigures> Namespaces { get; init; }
 
     public required IReadOnlyList<OwnerStateCount> OwnerSockets { get; init; }
 
@@ -60,36 +67,18 @@ internal sealed class PollMetrics
 
     public required IReadOnlyList<ListenerQueue> Listeners { get; init; }
 
-    /// <summary>Usable ephemeral ports (range less reserved), when known.</summary>
-    public int? EphemeralPorts { get; init; }
-
-    /// <summary>time_wait / tcp_max_tw_buckets, when the limit is known.</summary>
-    public double? TimeWaitBucketUtilization { get; init; }
-
-    /// <summary>Unowned sockets by reason name (no_inode, not_found, permission_denied).</summary>
+    /// <summary>Unowned sockets by reason name (no_inode, not_found, permission_denied), over every namespace.</summary>
     public required IReadOnlyDictionary<string, int> UnownedByReason { get; init; }
 
-    /// <summary>Findings by kind name, every kind present.</summary>
+    /// <summary>Findings by kind name, every kind present, over every namespace.</summary>
     public required IReadOnlyList<(string Kind, int Count)> FindingsByKind { get; init; }
 
-    /// <summary>Cumulative observed transitions and anomalies, as the tracker counts them.</summary>
+    /// <summary>Cumulative observed transitions and anomalies over every namespace (never decreasing).</summary>
     public required IReadOnlyDictionary<(TcpState From, TcpState To), long> Transitions { get; init; }
 
     public required IReadOnlyDictionary<(TcpState From, TcpState To), long> Anomalies { get; init; }
 
-    /// <summary>Kernel TcpExt counters by name, as read in this poll (cumulative, since boot).</summary>
-    public required IReadOnlyDictionary<string, long> KernelCounters { get; init; }
-
-    /// <summary>
-    /// Builds the view of one poll.
-    /// </summary>
-    /// <param name="poll">The poll.</param>
-    /// <param name="track">The tracker's result for the poll (ages parallel to its sockets).</param>
-    /// <param name="findings">The detectors' findings for the poll.</param>
-    /// <param name="unowned">Why each socket is unowned (parallel to the sockets; empty when owners were not resolved).</param>
-    /// <param name="cgroupUnits">The unit of each socket's own cgroup (netlink), parallel; empty when unknown.</param>
-    /// <param name="closeWaitLeakAfter">The age from which a close_wait socket is a leak.</param>
-    /// <param name="caps">The series caps.</param>
+    /// <summary>The view of a poll of one namespace (tests, and callers with one namespace).</summary>
     public static PollMetrics Build(
         PollInput poll,
         TrackResult track,
@@ -97,78 +86,98 @@ internal sealed class PollMetrics
         IReadOnlyList<UnownedReason> unowned,
         IReadOnlyList<string?> cgroupUnits,
         TimeSpan closeWaitLeakAfter,
+        SeriesCaps caps,
+        string netns = "host")
+    {
+        ArgumentNullException.ThrowIfNull(track);
+        return Build([new MetricsPart(netns, poll, track, unowned, cgroupUnits)], findings, track.Transitions, track.Anomalies, closeWaitLeakAfter, caps);
+    }
+
+    /// <summary>Builds the view of one poll over every watched namespace.</summary>
+    /// <param name="parts">Each namespace: its input, its tracker's result, why its sockets are unowned, and its cgroup units.</param>
+    /// <param name="findings">The findings of every namespace.</param>
+    /// <param name="transitions">Cumulative transitions over every namespace.</param>
+    /// <param name="anomalies">Cumulative anomalous transitions over every namespace.</param>
+    /// <param name="closeWaitLeakAfter">The age from which a close_wait socket is a leak.</param>
+    /// <param name="caps">The series caps.</param>
+    public static PollMetrics Build(
+        IReadOnlyList<MetricsPart> parts,
+        IReadOnlyList<Finding> findings,
+        IReadOnlyDictionary<(TcpState From, TcpState To), long> transitions,
+        IReadOnlyDictionary<(TcpState From, TcpState To), long> anomalies,
+        TimeSpan closeWaitLeakAfter,
         SeriesCaps caps)
     {
-        ArgumentNullException.ThrowIfNull(poll);
-        ArgumentNullException.ThrowIfNull(track);
+        ArgumentNullException.ThrowIfNull(parts);
         ArgumentNullException.ThrowIfNull(findings);
-        ArgumentNullException.ThrowIfNull(unowned);
-        ArgumentNullException.ThrowIfNull(cgroupUnits);
-
-        var records = poll.Sockets.Span;
-        var byFamilyState = new int[Families.Count, 14];
-        var owners = new Dictionary<(string Unit, string Process), OwnerTally>();
-        var closeWait = new Dictionary<(string Unit, string Process), CloseWaitTally>();
+        var owners = new Dictionary<(string Netns, string Unit, string Process), OwnerTally>();
+        var closeWait = new Dictionary<(string Netns, string Unit, string Process), CloseWaitTally>();
         var reasons = new Dictionary<string, int>(StringComparer.Ordinal);
         var listeners = new List<ListenerQueue>();
-        var timeWait = 0;
+        var destinations = new List<DestinationUse>();
+        var figures = new List<NamespaceFigures>(parts.Count);
 
-        for (var i = 0; i < records.Length; i++)
+        foreach (var part in parts)
         {
-            ref readonly var r = ref records[i];
-            byFamilyState[r.Family == SocketFamily.Inet6 ? 1 : 0, (int)r.State]++;
-            var owner = poll.OwnerAt(i);
-            var key = OwnerLabels(owner, i < cgroupUnits.Count ? cgroupUnits[i] : null);
-            ref var tally = ref CollectionsMarshal.GetValueRefOrAddDefault(owners, key, out var exists);
-            if (!exists)
+            var netns = Label(part.Netns);
+            var poll = part.Input;
+            var records = poll.Sockets.Span;
+            var byFamilyState = new int[Families.Count, 14];
+            var timeWait = 0;
+            for (var i = 0; i < records.Length; i++)
             {
-                tally = new OwnerTally();
+                ref readonly var r = ref records[i];
+                byFamilyState[r.Family == SocketFamily.Inet6 ? 1 : 0, (int)r.State]++;
+                var owner = poll.OwnerAt(i);
+                var (unit, process) = OwnerLabels(owner, i < part.CgroupUnits.Count ? part.CgroupUnits[i] : null);
+                var key = (netns, unit, process);
+                ref var tally = ref CollectionsMarshal.GetValueRefOrAddDefault(owners, key, out _);
+                (tally ??= new OwnerTally()).Add(r.State);
+                if (owner is null && i < part.Unowned.Count && part.Unowned[i] != UnownedReason.None)
+                {
+                    CollectionsMarshal.GetValueRefOrAddDefault(reasons, ReasonName(part.Unowned[i]), out _)++;
+                }
+
+                switch (r.State)
+                {
+                    case TcpState.CloseWait:
+                        ref var cw = ref CollectionsMarshal.GetValueRefOrAddDefault(closeWait, key, out _);
+                        cw ??= new CloseWaitTally();
+                        cw.Add(part.Track.AgeInState[i], closeWaitLeakAfter, owner is null ? null : poll.Descriptors.GetValueOrDefault(owner.Pid));
+                        break;
+                    case TcpState.TimeWait:
+                        timeWait++;
+                        break;
+                    case TcpState.Listen when r.TxQueue > 0:
+                        listeners.Add(new ListenerQueue(
+                            netns,
+                            Label(r.LocalAddress.Format(r.Family)),
+                            r.LocalPort.ToString(CultureInfo.InvariantCulture),
+                            unit,
+                            process,
+                            (double)r.RxQueue / r.TxQueue));
+                        break;
+                    default:
+                        break;
+                }
             }
 
-            tally!.Add(r.State);
-            if (owner is null && i < unowned.Count && unowned[i] != UnownedReason.None)
-            {
-                CollectionsMarshal.GetValueRefOrAddDefault(reasons, ReasonName(unowned[i]), out _)++;
-            }
-
-            switch (r.State)
-            {
-                case TcpState.CloseWait:
-                    ref var cw = ref CollectionsMarshal.GetValueRefOrAddDefault(closeWait, key, out _);
-                    cw ??= new CloseWaitTally();
-                    cw.Add(track.AgeInState[i], closeWaitLeakAfter, owner is null ? null : poll.Descriptors.GetValueOrDefault(owner.Pid));
-                    break;
-                case TcpState.TimeWait:
-                    timeWait++;
-                    break;
-                case TcpState.Listen when r.TxQueue > 0:
-                    listeners.Add(new ListenerQueue(
-                        Label(r.LocalAddress.Format(r.Family)),
-                        r.LocalPort.ToString(CultureInfo.InvariantCulture),
-                        key.Unit,
-                        key.Process,
-                        (double)r.RxQueue / r.TxQueue));
-                    break;
-                default:
-                    break;
-            }
+            destinations.AddRange(DestinationUses(poll, netns));
+            var max = poll.Facts.MaxTimeWaitBuckets;
+            figures.Add(new NamespaceFigures(netns, byFamilyState, poll.Facts.UsableEphemeralPorts, max is > 0 ? (double)timeWait / max.Value : null, poll.Facts.Counters));
         }
 
-        var max = poll.Facts.MaxTimeWaitBuckets;
         return new PollMetrics
         {
-            SocketsByFamilyState = byFamilyState,
+            Namespaces = CapNamespaces(figures, caps.Namespaces),
             OwnerSockets = CapOwnerSockets(owners, caps.Owners),
             CloseWait = CapCloseWait(closeWait, caps.Owners),
-            Destinations = DestinationUses(poll, caps.Destinations),
+            Destinations = CapDestinations(destinations, caps.Destinations),
             Listeners = CapListeners(listeners, caps.Destinations),
-            EphemeralPorts = poll.Facts.UsableEphemeralPorts,
-            TimeWaitBucketUtilization = max is > 0 ? (double)timeWait / max.Value : null,
             UnownedByReason = reasons,
             FindingsByKind = FindingKinds(findings),
-            Transitions = track.Transitions,
-            Anomalies = track.Anomalies,
-            KernelCounters = poll.Facts.Counters,
+            Transitions = transitions,
+            Anomalies = anomalies,
         };
     }
 
@@ -235,14 +244,63 @@ internal sealed class PollMetrics
         _ => "unknown",
     };
 
-    private static List<OwnerStateCount> CapOwnerSockets(Dictionary<(string Unit, string Process), OwnerTally> owners, int cap)
+    private static List<NamespaceFigures> CapNamespaces(List<NamespaceFigures> figures, int cap)
     {
-        var ranked = owners.OrderByDescending(o => o.Value.Total).ThenBy(o => o.Key.Unit, StringComparer.Ordinal).ThenBy(o => o.Key.Process, StringComparer.Ordinal).ToList();
+        static int Total(int[,] counts)
+        {
+            var n = 0;
+            foreach (var c in counts)
+            {
+                n += c;
+            }
+
+            return n;
+        }
+
+        var ranked = figures.OrderByDescending(f => Total(f.SocketsByFamilyState)).ThenBy(f => f.Netns, StringComparer.Ordinal).ToList();
+        if (ranked.Count <= cap)
+        {
+            return ranked;
+        }
+
+        // The rest as one: sockets and counters summed, the time_wait ratio the highest; the
+        // usable port range differs from namespace to namespace and has no sum.
+        var sockets = new int[Families.Count, 14];
+        double? timeWait = null;
+        var counters = new Dictionary<string, long>(StringComparer.Ordinal);
+        foreach (var f in ranked.Skip(cap))
+        {
+            for (var x = 0; x < Families.Count; x++)
+            {
+                for (var y = 0; y < 14; y++)
+                {
+                    sockets[x, y] += f.SocketsByFamilyState[x, y];
+                }
+            }
+
+            if (f.TimeWaitBucketUtilization is { } t)
+            {
+                timeWait = Math.Max(timeWait ?? 0, t);
+            }
+
+            foreach (var (name, value) in f.KernelCounters)
+            {
+                counters[name] = counters.GetValueOrDefault(name) + value;
+            }
+        }
+
+        return [.. ranked.Take(cap), new NamespaceFigures(Other, sockets, null, timeWait, counters)];
+    }
+
+    private static List<OwnerStateCount> CapOwnerSockets(Dictionary<(string Netns, string Unit, string Process), OwnerTally> owners, int cap)
+    {
+        var ranked = owners.OrderByDescending(o => o.Value.Total)
+            .ThenBy(o => o.Key.Netns, StringComparer.Ordinal).ThenBy(o => o.Key.Unit, StringComparer.Ordinal).ThenBy(o => o.Key.Process, StringComparer.Ordinal).ToList();
         var other = new int[14];
         var result = new List<OwnerStateCount>();
         for (var n = 0; n < ranked.Count; n++)
         {
-            var ((unit, process), tally) = ranked[n];
+            var ((netns, unit, process), tally) = ranked[n];
             var fold = n >= cap || (unit == Other && process == Other);
             for (var s = 1; s < 14; s++)
             {
@@ -257,7 +315,7 @@ internal sealed class PollMetrics
                 }
                 else
                 {
-                    result.Add(new OwnerStateCount(unit, process, (TcpState)s, tally.ByState[s]));
+                    result.Add(new OwnerStateCount(netns, unit, process, (TcpState)s, tally.ByState[s]));
                 }
             }
         }
@@ -266,27 +324,27 @@ internal sealed class PollMetrics
         {
             if (other[s] > 0)
             {
-                result.Add(new OwnerStateCount(Other, Other, (TcpState)s, other[s]));
+                result.Add(new OwnerStateCount(Other, Other, Other, (TcpState)s, other[s]));
             }
         }
 
         return result;
     }
 
-    private static List<CloseWaitOwner> CapCloseWait(Dictionary<(string Unit, string Process), CloseWaitTally> owners, int cap)
+    private static List<CloseWaitOwner> CapCloseWait(Dictionary<(string Netns, string Unit, string Process), CloseWaitTally> owners, int cap)
     {
         var ranked = owners
             .OrderByDescending(o => o.Value.Leaked).ThenByDescending(o => o.Value.Oldest)
-            .ThenBy(o => o.Key.Unit, StringComparer.Ordinal).ThenBy(o => o.Key.Process, StringComparer.Ordinal)
+            .ThenBy(o => o.Key.Netns, StringComparer.Ordinal).ThenBy(o => o.Key.Unit, StringComparer.Ordinal).ThenBy(o => o.Key.Process, StringComparer.Ordinal)
             .ToList();
         var result = new List<CloseWaitOwner>();
         CloseWaitTally? other = null;
         for (var n = 0; n < ranked.Count; n++)
         {
-            var ((unit, process), t) = ranked[n];
+            var ((netns, unit, process), t) = ranked[n];
             if (n < cap && !(unit == Other && process == Other))
             {
-                result.Add(new CloseWaitOwner(unit, process, t.Leaked, t.Oldest.TotalSeconds, t.DescriptorUtilization));
+                result.Add(new CloseWaitOwner(netns, unit, process, t.Leaked, t.Oldest.TotalSeconds, t.DescriptorUtilization));
             }
             else
             {
@@ -296,7 +354,7 @@ internal sealed class PollMetrics
 
         if (other is not null)
         {
-            result.Add(new CloseWaitOwner(Other, Other, other.Leaked, other.Oldest.TotalSeconds, other.DescriptorUtilization));
+            result.Add(new CloseWaitOwner(Other, Other, Other, other.Leaked, other.Oldest.TotalSeconds, other.DescriptorUtilization));
         }
 
         return result;
@@ -307,17 +365,18 @@ internal sealed class PollMetrics
         listeners.Sort((a, b) =>
         {
             var c = b.Utilization.CompareTo(a.Utilization);
+            c = c != 0 ? c : string.CompareOrdinal(a.Netns, b.Netns);
             c = c != 0 ? c : string.CompareOrdinal(a.LocalAddress, b.LocalAddress);
             return c != 0 ? c : string.CompareOrdinal(a.LocalPort, b.LocalPort);
         });
 
         // One series per address and port: SO_REUSEPORT listeners share one, with the fullest queue.
         var result = new List<ListenerQueue>();
-        var seen = new HashSet<(string, string)>();
+        var seen = new HashSet<(string, string, string)>();
         double? otherMax = null;
         foreach (var l in listeners)
         {
-            if (!seen.Add((l.LocalAddress, l.LocalPort)))
+            if (!seen.Add((l.Netns, l.LocalAddress, l.LocalPort)))
             {
                 continue;
             }
@@ -334,13 +393,26 @@ internal sealed class PollMetrics
 
         if (otherMax is { } m)
         {
-            result.Add(new ListenerQueue(Other, Other, Other, Other, m));
+            result.Add(new ListenerQueue(Other, Other, Other, Other, Other, m));
         }
 
         return result;
     }
 
-    private static List<DestinationUse> DestinationUses(PollInput poll, int cap)
+    private static List<DestinationUse> CapDestinations(List<DestinationUse> destinations, int cap)
+    {
+        var ranked = destinations.OrderByDescending(d => d.Utilization)
+            .ThenBy(d => d.Netns, StringComparer.Ordinal).ThenBy(d => d.RemoteAddress, StringComparer.Ordinal).ThenBy(d => d.RemotePort, StringComparer.Ordinal).ToList();
+        if (ranked.Count <= cap)
+        {
+            return ranked;
+        }
+
+        return [.. ranked.Take(cap), new DestinationUse(Other, Other, Other, Other, ranked.Skip(cap).Max(d => d.Utilization))];
+    }
+
+    /// <summary>Ports in use toward each destination of one namespace, against its usable ephemeral range.</summary>
+    private static List<DestinationUse> DestinationUses(PollInput poll, string netns)
     {
         var result = new List<DestinationUse>();
         if (poll.Facts.EphemeralPorts is not { } range || poll.Facts.UsableEphemeralPorts is not { } usable || usable <= 0)
@@ -371,25 +443,9 @@ internal sealed class PollMetrics
             CollectionsMarshal.GetValueRefOrAddDefault(counts, (r.Family, r.LocalAddress, r.RemoteAddress, r.RemotePort), out _)++;
         }
 
-        var ranked = counts.OrderByDescending(c => c.Value).ThenBy(c => c.Key.Item4).ToList();
-        double? otherMax = null;
-        for (var n = 0; n < ranked.Count; n++)
+        foreach (var ((family, local, remote, port), count) in counts)
         {
-            var ((family, local, remote, port), count) = ranked[n];
-            var used = (double)count / usable;
-            if (n < cap)
-            {
-                result.Add(new DestinationUse(local.Format(family), remote.Format(family), port.ToString(CultureInfo.InvariantCulture), used));
-            }
-            else
-            {
-                otherMax = Math.Max(otherMax ?? 0, used);
-            }
-        }
-
-        if (otherMax is { } m)
-        {
-            result.Add(new DestinationUse(Other, Other, Other, m));
+            result.Add(new DestinationUse(netns, local.Format(family), remote.Format(family), port.ToString(CultureInfo.InvariantCulture), (double)count / usable));
         }
 
         return result;

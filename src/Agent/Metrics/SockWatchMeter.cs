@@ -33,7 +33,7 @@ internal sealed class SockWatchMeter : IDisposable
         _observed = observed;
         Meter = new Meter(MeterName);
 
-        Meter.CreateObservableGauge(Names.TcpSockets, TcpSockets, "{socket}", "TCP sockets per family and state, every state present.");
+        Meter.CreateObservableGauge(Names.TcpSockets, TcpSockets, "{socket}", "TCP sockets per network namespace, family and state, every state present.");
         Meter.CreateObservableGauge(Names.OwnerSockets, OwnerSockets, "{socket}", "TCP sockets per owner (systemd unit, process name) and state; owners beyond the cap are summed into process=\"other\".");
         Meter.CreateObservableGauge(Names.UnownedSockets, UnownedSockets, "{socket}", "Sockets no process could be named for, by reason.");
         Meter.CreateObservableGauge(Names.CloseWaitLeaked, CloseWaitLeaked, "{socket}", "close_wait sockets older than close_wait_leak_after, per owner: the peer's FIN (close wave 1) was acknowledged and the application never called close() to send wave 3.");
@@ -47,9 +47,9 @@ internal sealed class SockWatchMeter : IDisposable
         Meter.CreateObservableGauge(Names.Findings, Findings, "{finding}", "Findings of the latest poll by kind, as sockwatch check reports them.");
         Meter.CreateObservableCounter(Names.Transitions, () => Pairs(r => r.Metrics.Transitions), "{transition}", "TCP state changes observed between polls (polls skip states).");
         Meter.CreateObservableCounter(Names.Anomalies, () => Pairs(r => r.Metrics.Anomalies), "{transition}", "Observed state changes the TCP lifecycle does not allow.");
-        Meter.CreateObservableCounter(Names.TimeWaitOverflows, () => Kernel("TCPTimeWaitOverflow"), "{socket}", "TcpExt TCPTimeWaitOverflow: time_wait sockets the kernel dropped at tcp_max_tw_buckets.");
-        Meter.CreateObservableCounter(Names.ListenOverflows, () => Kernel("ListenOverflows"), "{connection}", "TcpExt ListenOverflows: handshakes dropped because an accept queue was full.");
-        Meter.CreateObservableCounter(Names.ListenDrops, () => Kernel("ListenDrops"), "{connection}", "TcpExt ListenDrops: connections dropped by listeners.");
+        Meter.CreateObservableCounter(Names.TimeWaitOverflows, () => Kernel(Names.TimeWaitOverflows, "TCPTimeWaitOverflow"), "{socket}", "TcpExt TCPTimeWaitOverflow: time_wait sockets the kernel dropped at tcp_max_tw_buckets.");
+        Meter.CreateObservableCounter(Names.ListenOverflows, () => Kernel(Names.ListenOverflows, "ListenOverflows"), "{connection}", "TcpExt ListenOverflows: handshakes dropped because an accept queue was full.");
+        Meter.CreateObservableCounter(Names.ListenDrops, () => Kernel(Names.ListenDrops, "ListenDrops"), "{connection}", "TcpExt ListenDrops: connections dropped by listeners.");
         Meter.CreateObservableCounter(Names.PollErrors, PollErrors, "{poll}", "Polls that failed, by collector and reason.");
         Meter.CreateObservableCounter(Names.Malformed, Malformed, "{entry}", "Kernel socket records that could not be parsed and were skipped.");
         Meter.CreateObservableGauge(Names.LastSuccess, LastSuccess, "s", "Unix time of the latest successful poll.");
@@ -62,9 +62,15 @@ internal sealed class SockWatchMeter : IDisposable
 
     public Histogram<double> PollDuration { get; }
 
-    /// <summary>The instruments whose series follow owners, destinations and listeners, and the most series each can report in one collection.</summary>
+    /// <summary>The instruments whose series follow namespaces, owners, destinations and listeners, and the most series each can report in one collection.</summary>
     public static IReadOnlyList<(string Name, Func<SeriesCaps, int> PerCollection)> OwnerInstruments { get; } =
     [
+        (Names.TcpSockets, c => (c.Namespaces + 1) * 22),
+        (Names.EphemeralPorts, c => c.Namespaces + 1),
+        (Names.TimeWaitBuckets, c => c.Namespaces + 1),
+        (Names.TimeWaitOverflows, c => c.Namespaces + 1),
+        (Names.ListenOverflows, c => c.Namespaces + 1),
+        (Names.ListenDrops, c => c.Namespaces + 1),
         (Names.OwnerSockets, c => (c.Owners + 1) * 13),
         (Names.CloseWaitLeaked, c => c.Owners + 1),
         (Names.CloseWaitOldestAge, c => c.Owners + 1),
@@ -93,16 +99,22 @@ internal sealed class SockWatchMeter : IDisposable
             yield break;
         }
 
-        for (var f = 0; f < PollMetrics.Families.Count; f++)
+        foreach (var ns in m.Namespaces)
         {
-            foreach (var state in Lifecycle.ReportedStates)
+            for (var f = 0; f < PollMetrics.Families.Count; f++)
             {
-                var entry = Lifecycle.Of(state);
-                yield return new Measurement<long>(
-                    m.SocketsByFamilyState[f, (int)state],
-                    Tag("family", PollMetrics.Families[f].Name),
-                    Tag("state", entry.Name),
-                    Tag("phase", Lifecycle.PhaseName(entry.Phase)));
+                foreach (var state in Lifecycle.ReportedStates)
+                {
+                    var entry = Lifecycle.Of(state);
+                    var family = PollMetrics.Families[f].Name;
+                    _observed(Names.TcpSockets, string.Join('\0', ns.Netns, family, entry.Name));
+                    yield return new Measurement<long>(
+                        ns.SocketsByFamilyState[f, (int)state],
+                        Tag("netns", ns.Netns),
+                        Tag("family", family),
+                        Tag("state", entry.Name),
+                        Tag("phase", Lifecycle.PhaseName(entry.Phase)));
+                }
             }
         }
     }
@@ -117,8 +129,8 @@ internal sealed class SockWatchMeter : IDisposable
         foreach (var o in m.OwnerSockets)
         {
             var state = Lifecycle.NameOf(o.State);
-            _observed(Names.OwnerSockets, string.Join('\0', state, o.Unit, o.Process));
-            yield return new Measurement<long>(o.Sockets, Tag("state", state), Tag("unit", o.Unit), Tag("process", o.Process));
+            _observed(Names.OwnerSockets, string.Join('\0', o.Netns, state, o.Unit, o.Process));
+            yield return new Measurement<long>(o.Sockets, Tag("netns", o.Netns), Tag("state", state), Tag("unit", o.Unit), Tag("process", o.Process));
         }
     }
 
@@ -155,8 +167,8 @@ internal sealed class SockWatchMeter : IDisposable
         {
             if (value(o) is { } v)
             {
-                _observed(instrument, string.Join('\0', o.Unit, o.Process));
-                yield return (v, [Tag("unit", o.Unit), Tag("process", o.Process)]);
+                _observed(instrument, string.Join('\0', o.Netns, o.Unit, o.Process));
+                yield return (v, [Tag("netns", o.Netns), Tag("unit", o.Unit), Tag("process", o.Process)]);
             }
         }
     }
@@ -170,24 +182,33 @@ internal sealed class SockWatchMeter : IDisposable
 
         foreach (var d in m.Destinations)
         {
-            _observed(Names.EphemeralUtilization, string.Join('\0', d.LocalAddress, d.RemoteAddress, d.RemotePort));
-            yield return new Measurement<double>(d.Utilization, Tag("local_address", d.LocalAddress), Tag("remote_address", d.RemoteAddress), Tag("remote_port", d.RemotePort));
+            _observed(Names.EphemeralUtilization, string.Join('\0', d.Netns, d.LocalAddress, d.RemoteAddress, d.RemotePort));
+            yield return new Measurement<double>(
+                d.Utilization, Tag("netns", d.Netns), Tag("local_address", d.LocalAddress), Tag("remote_address", d.RemoteAddress), Tag("remote_port", d.RemotePort));
         }
     }
 
     private IEnumerable<Measurement<long>> EphemeralPorts()
     {
-        if (_store.Latest?.Metrics?.EphemeralPorts is { } ports)
+        foreach (var ns in _store.Latest?.Metrics.Namespaces ?? [])
         {
-            yield return new Measurement<long>(ports);
+            if (ns.EphemeralPorts is { } ports)
+            {
+                _observed(Names.EphemeralPorts, ns.Netns);
+                yield return new Measurement<long>(ports, Tag("netns", ns.Netns));
+            }
         }
     }
 
     private IEnumerable<Measurement<double>> TimeWaitBuckets()
     {
-        if (_store.Latest?.Metrics?.TimeWaitBucketUtilization is { } used)
+        foreach (var ns in _store.Latest?.Metrics.Namespaces ?? [])
         {
-            yield return new Measurement<double>(used);
+            if (ns.TimeWaitBucketUtilization is { } used)
+            {
+                _observed(Names.TimeWaitBuckets, ns.Netns);
+                yield return new Measurement<double>(used, Tag("netns", ns.Netns));
+            }
         }
     }
 
@@ -200,9 +221,9 @@ internal sealed class SockWatchMeter : IDisposable
 
         foreach (var l in m.Listeners)
         {
-            _observed(Names.ListenQueue, string.Join('\0', l.LocalAddress, l.LocalPort, l.Unit, l.Process));
+            _observed(Names.ListenQueue, string.Join('\0', l.Netns, l.LocalAddress, l.LocalPort, l.Unit, l.Process));
             yield return new Measurement<double>(
-                l.Utilization, Tag("local_address", l.LocalAddress), Tag("local_port", l.LocalPort), Tag("unit", l.Unit), Tag("process", l.Process));
+                l.Utilization, Tag("netns", l.Netns), Tag("local_address", l.LocalAddress), Tag("local_port", l.LocalPort), Tag("unit", l.Unit), Tag("process", l.Process));
         }
     }
 
@@ -232,11 +253,15 @@ internal sealed class SockWatchMeter : IDisposable
         }
     }
 
-    private IEnumerable<Measurement<long>> Kernel(string counter)
+    private IEnumerable<Measurement<long>> Kernel(string instrument, string counter)
     {
-        if (_store.Latest?.Metrics.KernelCounters is { } counters && counters.TryGetValue(counter, out var value) && value >= 0)
+        foreach (var ns in _store.Latest?.Metrics.Namespaces ?? [])
         {
-            yield return new Measurement<long>(value);
+            if (ns.KernelCounters.TryGetValue(counter, out var value) && value >= 0)
+            {
+                _observed(instrument, ns.Netns);
+                yield return new Measurement<long>(value, Tag("netns", ns.Netns));
+            }
         }
     }
 

@@ -23,6 +23,7 @@ internal static class FindingsWriter
             w.WriteString("kind", KindName(f.Kind));
             w.WriteString("severity", SeverityName(f.Severity));
             w.WriteString("subject", f.Subject);
+            w.WriteString("netns", f.Netns);
             if (f.Owner is { } o)
             {
                 w.WriteStartObject("owner");
@@ -64,12 +65,16 @@ internal static class FindingsWriter
         output.Write("\n"u8);
     }
 
-    public static void WriteTable(TextWriter output, IReadOnlyList<Finding> findings, int sockets)
+    /// <param name="output">Where to write.</param>
+    /// <param name="findings">The findings.</param>
+    /// <param name="sockets">How many sockets were checked.</param>
+    /// <param name="namespaces">How many network namespaces they were in: with more than one, each finding names its own.</param>
+    public static void WriteTable(TextWriter output, IReadOnlyList<Finding> findings, int sockets, int namespaces = 1)
     {
         var inv = CultureInfo.InvariantCulture;
         if (findings.Count == 0)
         {
-            output.Write(string.Create(inv, $"no findings: {sockets} sockets checked, nothing stuck\n"));
+            output.Write(string.Create(inv, $"no findings: {sockets} sockets checked{(namespaces > 1 ? $" in {namespaces} network namespaces" : "")}, nothing stuck\n"));
             return;
         }
 
@@ -78,7 +83,7 @@ internal static class FindingsWriter
         {
             SeverityName(f.Severity),
             KindName(f.Kind),
-            f.Subject,
+            namespaces > 1 && f.Netns is not null ? $"{f.Subject} [netns {f.Netns}]" : f.Subject,
             f.Owner is { } o ? $"{o.Process} (pid {o.Pid.ToString(inv)}{(o.Unit is null ? string.Empty : ", " + o.Unit)})" : "-",
             f.Count.ToString(inv),
             f.OldestAge is { } a ? Text.Age(a) : "-",

@@ -36,6 +36,7 @@ internal static class SnapshotJsonWriter
     private static readonly JsonEncodedText Via = JsonEncodedText.Encode("via");
     private static readonly JsonEncodedText Unowned = JsonEncodedText.Encode("unowned");
     private static readonly JsonEncodedText CgroupUnit = JsonEncodedText.Encode("cgroup_unit");
+    private static readonly JsonEncodedText NetnsName = JsonEncodedText.Encode("netns");
 
     public static void Write(Stream output, SnapshotView view)
     {
@@ -84,6 +85,7 @@ internal static class SnapshotJsonWriter
         w.WriteNumber(Interface, r.Interface);
         w.WriteString(Step, entry.Step);
         w.WriteString(WaitsFor, entry.WaitsFor);
+        w.WriteString(NetnsName, view.Netns[index]);
         if (view.HasOwners)
         {
             WriteOwner(w, view.Owners![index], view.Via![index], view.Reasons![index]);

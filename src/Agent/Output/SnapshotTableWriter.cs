@@ -24,11 +24,18 @@ internal static class SnapshotTableWriter
         }
 
         var copy = view.Records;
-        Array.Sort(order, (a, b) => Compare(in copy.Span[a], in copy.Span[b]));
+        var names = view.Netns;
+        Array.Sort(order, (a, b) =>
+        {
+            var byNamespace = string.CompareOrdinal(names[a], names[b]); // one namespace after another
+            return byNamespace != 0 ? byNamespace : Compare(in copy.Span[a], in copy.Span[b]);
+        });
 
         var inv = CultureInfo.InvariantCulture;
         var rows = new string[records.Length][];
-        var widths = Headers.Select(h => h.Length).ToArray();
+        var manyNamespaces = view.Namespaces > 1;
+        string[] headers = manyNamespaces ? ["NETNS", .. Headers] : Headers;
+        var widths = headers.Select(h => h.Length).ToArray();
         for (var i = 0; i < order.Length; i++)
         {
             var index = order[i];
@@ -37,8 +44,8 @@ internal static class SnapshotTableWriter
             var timer = r.Timer == SocketTimer.Off ? "-" : $"{Formatting.Timer(r.Timer)} {Formatting.Duration(r.TimerExpiresMs)}";
             var owner = view.Owners?[index];
             var process = owner is null ? "-" : view.Via![index] == OwnerVia.Listener ? owner.Process + " (listener)" : owner.Process;
-            var row = new[]
-            {
+            string[] cells =
+            [
                 entry.Name,
                 Lifecycle.PhaseName(entry.Phase),
                 Formatting.Endpoint(r.Family, r.LocalAddress, r.LocalPort),
@@ -51,7 +58,8 @@ internal static class SnapshotTableWriter
                 owner?.Unit ?? "-",
                 r.Inode.ToString(inv),
                 $"{entry.Step}; waits for {entry.WaitsFor}",
-            };
+            ];
+            var row = manyNamespaces ? [view.Netns[index], .. cells] : cells;
             for (var c = 0; c < row.Length - 1; c++)
             {
                 widths[c] = Math.Max(widths[c], row[c].Length);
@@ -61,7 +69,7 @@ internal static class SnapshotTableWriter
         }
 
         var line = new StringBuilder(256);
-        WriteRow(output, line, Headers, widths);
+        WriteRow(output, line, headers, widths);
         foreach (var row in rows)
         {
             WriteRow(output, line, row, widths);
@@ -81,7 +89,7 @@ internal static class SnapshotTableWriter
         var phases = Enum.GetValues<LifecyclePhase>()
             .Select(p => string.Create(inv, $"{Lifecycle.PhaseName(p)} {Lifecycle.Entries.Where(e => e.Phase == p).Sum(e => counts[(int)e.State])}"));
 
-        output.Write(string.Create(inv, $"{view.Count} sockets, read through {view.Stats.Collector}"));
+        output.Write(string.Create(inv, $"{view.Count} sockets{(view.Namespaces > 1 ? $" in {view.Namespaces} network namespaces" : "")}, read through {view.Stats.Collector}"));
         output.Write(view.Count > 0 ? ": " + string.Join(", ", byState) : string.Empty);
         output.Write('\n');
         output.Write("by phase: " + string.Join(", ", phases) + "\n");

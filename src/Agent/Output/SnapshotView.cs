@@ -1,3 +1,4 @@
+using SockWatch.Collectors.Namespaces;
 using SockWatch.Collectors;
 using SockWatch.Collectors.Ownership;
 using SockWatch.Core;
@@ -7,8 +8,12 @@ namespace SockWatch.Agent.Output;
 /// <summary>What a snapshot prints: the sockets, and their owners when they were resolved.</summary>
 internal sealed class SnapshotView
 {
-    private SnapshotView(ReadOnlyMemory<SocketRecord> records, SocketOwner?[]? owners, OwnerVia[]? via, UnownedReason[]? reasons, CollectionStats stats, OwnerScanStats? ownerStats, string?[]? cgroupUnits = null)
+    private SnapshotView(
+        ReadOnlyMemory<SocketRecord> records, SocketOwner?[]? owners, OwnerVia[]? via, UnownedReason[]? reasons, CollectionStats stats, OwnerScanStats? ownerStats,
+        string?[]? cgroupUnits, string[] netns, int namespaces)
     {
+        Netns = netns;
+        Namespaces = namespaces;
         CgroupUnits = cgroupUnits;
         Records = records;
         Owners = owners;
@@ -38,11 +43,35 @@ internal sealed class SnapshotView
 
     public bool HasOwners => Owners is not null;
 
-    public static SnapshotView Of(SocketTable table, CollectionStats stats) =>
-        new(table.AsMemory(), null, null, null, stats, null);
+    /// <summary>The network namespace of each socket, by name.</summary>
+    public string[] Netns { get; }
 
-    public static SnapshotView Of(SocketTable table, CollectionStats stats, SocketOwnership ownership) =>
-        new(table.AsMemory(), [.. ownership.Owners], [.. ownership.Via], [.. ownership.Reasons], stats, ownership.Stats, [.. ownership.CgroupUnits]);
+    /// <summary>How many network namespaces were read.</summary>
+    public int Namespaces { get; }
+
+    public static SnapshotView Of(SocketTable table, CollectionStats stats, NamespaceCollection? collection = null) =>
+        new(table.AsMemory(), null, null, null, stats, null, null, NamesOf(table.Count, collection), collection?.Segments.Count ?? 1);
+
+    public static SnapshotView Of(SocketTable table, CollectionStats stats, SocketOwnership ownership, NamespaceCollection? collection = null) =>
+        new(table.AsMemory(), [.. ownership.Owners], [.. ownership.Via], [.. ownership.Reasons], stats, ownership.Stats, [.. ownership.CgroupUnits],
+            NamesOf(table.Count, collection), collection?.Segments.Count ?? 1);
+
+    private static string[] NamesOf(int count, NamespaceCollection? collection)
+    {
+        var names = new string[count];
+        if (collection is null)
+        {
+            Array.Fill(names, NamespaceDiscovery.Self);
+            return names;
+        }
+
+        foreach (var s in collection.Segments)
+        {
+            names.AsSpan(s.Start, s.Count).Fill(s.Namespace.Name);
+        }
+
+        return names;
+    }
 
     /// <summary>Only the sockets whose owner matches <paramref name="name"/> (see <see cref="Matches"/>).</summary>
     public SnapshotView WhereOwner(string name)
@@ -70,7 +99,9 @@ internal sealed class SnapshotView
             keep.Select(i => Reasons![i]).ToArray(),
             Stats,
             OwnerStats,
-            keep.Select(i => CgroupUnits![i]).ToArray());
+            keep.Select(i => CgroupUnits![i]).ToArray(),
+            keep.Select(i => Netns[i]).ToArray(),
+            Namespaces);
     }
 
     /// <summary>

@@ -75,7 +75,15 @@ public sealed partial class OwnerResolver
         }
     }
 
-    public SocketOwnership Resolve(SocketTable table)
+    public SocketOwnership Resolve(SocketTable table) => Resolve(table, null);
+
+    /// <summary>
+    /// Owners of every socket of <paramref name="table"/>. Descriptors and processes are
+    /// host-wide (a socket's inode is unique across network namespaces), so one scan serves every
+    /// namespace; listener attribution stays within each <paramref name="segments"/> entry (the
+    /// sockets of one namespace), since port 8080 of one namespace is not port 8080 of another.
+    /// </summary>
+    public SocketOwnership Resolve(SocketTable table, IReadOnlyList<(int Start, int Count)>? segments)
     {
         ArgumentNullException.ThrowIfNull(table);
         var stats = _scanner.Scan(table);
@@ -83,10 +91,19 @@ public sealed partial class OwnerResolver
         var owners = new SocketOwner?[records.Length];
         var via = new OwnerVia[records.Length];
         var reasons = new UnownedReason[records.Length];
+        var segmentOf = new int[records.Length];
+        if (segments is not null)
+        {
+            for (var s = 0; s < segments.Count; s++)
+            {
+                segmentOf.AsSpan(segments[s].Start, segments[s].Count).Fill(s);
+            }
+        }
 
-        // Listeners by local port. A time_wait or request socket on that port was accepted by it
-        // (or is on its way to be); a client's time_wait sits on an ephemeral port no listener has.
-        Dictionary<ushort, SocketOwner>? listeners = null;
+        // Listeners by namespace and local port. A time_wait or request socket on that port was
+        // accepted by it (or is on its way to be); a client's time_wait sits on an ephemeral port
+        // no listener has.
+        Dictionary<(int Segment, ushort Port), SocketOwner>? listeners = null;
         for (var i = 0; i < records.Length; i++)
         {
             ref readonly var r = ref records[i];
@@ -99,7 +116,7 @@ public sealed partial class OwnerResolver
             if (owners[i] is { } owner && r.State == TcpState.Listen)
             {
                 listeners ??= [];
-                listeners.TryAdd(r.LocalPort, owner);
+                listeners.TryAdd((segmentOf[i], r.LocalPort), owner);
             }
         }
 
@@ -115,7 +132,7 @@ public sealed partial class OwnerResolver
 
             if (r.Inode == 0)
             {
-                if (listeners is not null && listeners.TryGetValue(r.LocalPort, out var listener))
+                if (listeners is not null && listeners.TryGetValue((segmentOf[i], r.LocalPort), out var listener))
                 {
                     owners[i] = listener;
                     via[i] = OwnerVia.Listener;

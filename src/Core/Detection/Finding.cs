@@ -58,7 +58,11 @@ public sealed record Finding(
     int Count,
     TimeSpan? OldestAge,
     string Explanation,
-    IReadOnlyDictionary<string, double> Values);
+    IReadOnlyDictionary<string, double> Values)
+{
+    /// <summary>The network namespace the finding is in, when more than one is watched (null from the detectors themselves).</summary>
+    public string? Netns { get; init; }
+}
 
 /// <summary>Names of <see cref="Finding.Values"/> entries.</summary>
 public static class FindingValues

@@ -30,7 +30,7 @@ public sealed partial class PrometheusEndToEndTests : IDisposable
     [PrometheusFact]
     public async Task The_leak_alert_fires_and_clears_and_every_dashboard_query_runs()
     {
-        var daemon = await DaemonProcess.StartAsync(_children, ["--poll-interval", "1s", "--close-wait-leak-after", "1s"]);
+        var daemon = await DaemonProcess.StartAsync(_children, ["--poll-interval", "1s", "--close-wait-leak-after", "1s", "--netns", "self"]);
         using var proxy = new SniffingProxy(new IPEndPoint(IPAddress.Loopback, daemon.BaseUrl.Port));
         var target = proxy.Target;
         var prometheus = StartPrometheus(target);

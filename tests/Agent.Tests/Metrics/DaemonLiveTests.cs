@@ -50,7 +50,7 @@ public sealed class DaemonLiveTests : IDisposable
         var daemon = _children.Start(
             Conditions.FindExecutable("ip")!,
             ["netns", "exec", ns.Name, Path.Combine(AppContext.BaseDirectory, "sockwatch"), "run", "--listen-address", $"127.0.0.1:{port}",
-             "--poll-interval", "1h", "--close-wait-leak-after", "1s"],
+             "--poll-interval", "1h", "--close-wait-leak-after", "1s", "--netns", "self"],
             environment: new Dictionary<string, string> { ["NOTIFY_SOCKET"] = _notify });
         var buffer = new byte[4096];
         var ready = Encoding.UTF8.GetString(buffer, 0, systemd.Receive(buffer)); // READY=1 after the first poll, with Kestrel listening
@@ -95,6 +95,7 @@ public sealed class DaemonLiveTests : IDisposable
         Assert.Equal(4, leak.Value);
         Assert.Contains("process=\"leaky-daemon\"", leak.Labels, StringComparison.Ordinal);
         Assert.Contains($"unit=\"{unit}\"", leak.Labels, StringComparison.Ordinal);
+        Assert.Contains($"netns=\"{ns.Name}\"", leak.Labels, StringComparison.Ordinal); // the /run/netns name
         Assert.Equal(4, ScrapeTests.Samples(body, "sockwatch_tcp_owner_sockets").Single(s => s.Labels.Contains("close_wait", StringComparison.Ordinal)).Value);
         Assert.InRange(ScrapeTests.Samples(body, "sockwatch_close_wait_oldest_age_seconds").Single().Value, 1, 600);
         Assert.Equal(1, ScrapeTests.Samples(body, "sockwatch_findings").Single(s => s.Labels.Contains("close_wait_leak", StringComparison.Ordinal)).Value);

@@ -45,11 +45,11 @@ public sealed partial class ScrapeTests : IDisposable
         // 20 sockets in the tree (16 IPv4 + 2 IPv6 listed by snapshot), every state present.
         Assert.Equal(22, Samples(body, "sockwatch_tcp_sockets").Count);
         Assert.Equal(20, Samples(body, "sockwatch_tcp_sockets").Sum(s => s.Value));
-        Assert.Contains(Samples(body, "sockwatch_tcp_sockets"), s => s.Labels == "family=\"inet6\",phase=\"listen\",state=\"listen\"" && s.Value == 1);
+        Assert.Contains(Samples(body, "sockwatch_tcp_sockets"), s => s.Labels == "family=\"inet6\",netns=\"self\",phase=\"listen\",state=\"listen\"" && s.Value == 1);
 
         // close_wait per owner: nginx holds two, api one; none older than the leak threshold yet.
         var leaked = Samples(body, "sockwatch_close_wait_leaked_sockets");
-        Assert.Equal(["process=\"api\"", "process=\"nginx: worker\""], leaked.Select(s => s.Labels.Split(',')[0]).Order(StringComparer.Ordinal));
+        Assert.Equal(["netns=\"self\",process=\"api\"", "netns=\"self\",process=\"nginx: worker\""], leaked.Select(s => string.Join(',', s.Labels.Split(',')[..2])).Order(StringComparer.Ordinal));
         Assert.All(leaked, s => Assert.Equal(0, s.Value));
 
         // 10.0.0.1 -> 10.0.0.5:5432 holds 5 ports (3 established, 2 time_wait) of 28232 usable.

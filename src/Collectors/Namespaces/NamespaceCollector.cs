@@ -1,0 +1,204 @@
+using Microsoft.Extensions.Logging;
+using SockWatch.Collectors.Facts;
+using SockWatch.Core;
+using SockWatch.Core.Detection;
+
+namespace SockWatch.Collectors.Namespaces;
+
+/// <summary>The sockets of one namespace within a collected table: rows Start to Start + Count.</summary>
+public sealed record NamespaceSegment(NetworkNamespace Namespace, int Start, int Count, CollectionStats Stats, NamespaceFacts Facts);
+
+/// <summary>What one collection across namespaces gave.</summary>
+/// <param name="Segments">One per namespace collected, in table order; the namespace of this process first when it is watched.</param>
+/// <param name="Vanished">Namespaces that went away between discovery and collection: expected.</param>
+/// <param name="Denied">Namespaces setns refused.</param>
+/// <param name="Failed">Namespaces whose tables could not be read, by name, with why.</param>
+public sealed record NamespaceCollection(IReadOnlyList<NamespaceSegment> Segments, int Vanished, int Denied, IReadOnlyList<string> Failed);
+
+/// <summary>
+/// Collects the sockets of the watched network namespaces into one table, namespace after
+/// namespace, with each one's facts (sysctls, TcpExt counters). The namespace of this process is
+/// read on the calling thread; the others on a thread that enters each with setns and keeps, per
+/// namespace, a collector whose netlink socket was opened inside it (a socket stays in the
+/// namespace it was made in, whichever thread uses it later). With <c>self</c>, a --proc-root
+/// other than /proc, or without CAP_SYS_ADMIN, only the namespace of this process is read,
+/// and the last two say so once.
+/// </summary>
+public sealed partial class NamespaceCollector : IDisposable
+{
+    private const string ThreadNet = "thread-self/net";
+
+    private readonly NamespaceSelection _selection;
+    private readonly CollectorKind _kind;
+    private readonly string _procRoot;
+    private readonly ILogger _logger;
+    private readonly bool _selfOnly;
+    private readonly ISocketCollector _self;
+    private readonly NamespaceFactsReader _selfFacts;
+    private readonly Dictionary<ulong, Other> _others = [];
+    private readonly Func<IReadOnlyList<NetworkNamespace>> _discover;
+    private NetworkNamespace? _selfNamespace;
+    private bool _deniedLogged;
+
+    public NamespaceCollector(NamespaceSelection selection, CollectorKind kind, string procRoot, ILogger logger)
+        : this(selection, kind, procRoot, logger, null)
+    {
+    }
+
+    /// <summary>For tests: <paramref name="discover"/> in place of <see cref="NamespaceDiscovery.Discover"/> (a namespace removed after discovery).</summary>
+    internal NamespaceCollector(NamespaceSelection selection, CollectorKind kind, string procRoot, ILogger logger, Func<IReadOnlyList<NetworkNamespace>>? discover)
+    {
+        _discover = discover ?? (() => NamespaceDiscovery.Discover(procRoot));
+        ArgumentNullException.ThrowIfNull(selection);
+        ArgumentNullException.ThrowIfNull(logger);
+        _selection = selection;
+        _kind = kind;
+        _procRoot = procRoot;
+        _logger = logger;
+        _self = CollectorKinds.Create(kind, procRoot, logger);
+        _selfFacts = new NamespaceFactsReader(procRoot);
+        _selfOnly = selection.SelfOnly;
+        if (!_selfOnly && Path.TrimEndingDirectorySeparator(procRoot) != "/proc")
+        {
+            _selfOnly = true;
+            LogProcRootSelfOnly(logger, procRoot);
+        }
+        else if (!_selfOnly && !NamespaceEntry.CanEnter())
+        {
+            _selfOnly = true;
+            LogCannotEnter(logger, SelfNamespace.Name);
+        }
+    }
+
+    /// <summary>The collector of this process's namespace (proc after a fallback from netlink).</summary>
+    public string CollectorName => _self.Name;
+
+    /// <summary>Whether only the namespace of this process is read.</summary>
+    public bool SelfOnly => _selfOnly;
+
+    private NetworkNamespace SelfNamespace => _selfNamespace ??= NamespaceDiscovery.SelfOnly(_procRoot);
+
+    /// <exception cref="CollectorException">The tables of this process's own namespace could not be read.</exception>
+    public NamespaceCollection Collect(SocketTable table, CollectRequest request, bool readFacts)
+    {
+        ArgumentNullException.ThrowIfNull(table);
+        if (_selfOnly)
+        {
+            var stats = _self.Collect(table, request);
+            return new NamespaceCollection([new NamespaceSegment(SelfNamespace, 0, table.Count, stats, readFacts ? _selfFacts.Read() : new NamespaceFacts())], 0, 0, []);
+        }
+
+        var watched = _discover().Where(_selection.Includes).ToList();
+        var segments = new List<NamespaceSegment>(watched.Count);
+        table.Clear();
+        if (watched.FirstOrDefault(n => n.IsSelf) is { } self)
+        {
+            _selfNamespace = self;
+            var stats = _self.Collect(table, request);
+            segments.Add(new NamespaceSegment(self, 0, table.Count, stats, readFacts ? _selfFacts.Read() : new NamespaceFacts()));
+        }
+
+        var others = watched.Where(n => !n.IsSelf).ToList();
+        foreach (var ns in others)
+        {
+            if (!_others.ContainsKey(ns.Inode))
+            {
+                _others[ns.Inode] = new Other(CollectorKinds.Create(_kind, _procRoot, _logger, ThreadNet), new NamespaceFactsReader(_procRoot, ThreadNet));
+            }
+        }
+
+        var results = new (CollectionStats? Stats, NamespaceFacts? Facts, string? Error)[others.Count];
+        var entries = NamespaceEntry.RunInEach(others, (ns, i) =>
+        {
+            var state = _others[ns.Inode];
+            try
+            {
+                results[i] = (state.Collector.Collect(state.Table, request), readFacts ? state.Facts.Read() : new NamespaceFacts(), null);
+            }
+            catch (CollectorException e)
+            {
+                results[i] = (null, null, e.Message);
+            }
+        });
+
+        int vanished = 0, denied = 0;
+        var failed = new List<string>();
+        for (var i = 0; i < others.Count; i++)
+        {
+            switch (entries[i])
+            {
+                case EntryFailure.Vanished:
+                    vanished++;
+                    continue;
+                case EntryFailure.Denied:
+                    denied++;
+                    continue;
+            }
+
+            if (results[i].Stats is not { } stats)
+            {
+                failed.Add($"{others[i].Name}: {results[i].Error}");
+                LogNamespaceFailed(_logger, others[i].Name, results[i].Error ?? "");
+                continue;
+            }
+
+            var start = table.Count;
+            var rows = _others[others[i].Inode].Table.Records;
+            table.EnsureCapacity(start + rows.Length);
+            foreach (ref readonly var r in rows)
+            {
+                table.Append() = r;
+            }
+
+            segments.Add(new NamespaceSegment(others[i], start, rows.Length, stats, results[i].Facts!));
+        }
+
+        if (denied > 0 && !_deniedLogged)
+        {
+            _deniedLogged = true;
+            LogDenied(_logger, denied);
+        }
+
+        // Namespaces that are gone take their collectors (and netlink sockets) with them.
+        var current = others.Select(o => o.Inode).ToHashSet();
+        foreach (var inode in _others.Keys.Where(k => !current.Contains(k)).ToList())
+        {
+            _others[inode].Collector.Dispose();
+            _others.Remove(inode);
+        }
+
+        return new NamespaceCollection(segments, vanished, denied, failed);
+    }
+
+    public void Dispose()
+    {
+        _self.Dispose();
+        foreach (var other in _others.Values)
+        {
+            other.Collector.Dispose();
+        }
+
+        _others.Clear();
+    }
+
+    [LoggerMessage(EventId = 1101, Level = LogLevel.Warning, Message = "watching only this network namespace ({Name}): entering the others needs CAP_SYS_ADMIN")]
+    private static partial void LogCannotEnter(ILogger logger, string name);
+
+    [LoggerMessage(EventId = 1102, Level = LogLevel.Information, Message = "--proc-root {ProcRoot} is not /proc: reading its tables only, as one namespace")]
+    private static partial void LogProcRootSelfOnly(ILogger logger, string procRoot);
+
+    [LoggerMessage(EventId = 1103, Level = LogLevel.Warning, Message = "{Count} network namespaces refused setns (owned by another user namespace?); they are not watched")]
+    private static partial void LogDenied(ILogger logger, int count);
+
+    [LoggerMessage(EventId = 1104, Level = LogLevel.Warning, Message = "network namespace {Name} could not be read: {Reason}")]
+    private static partial void LogNamespaceFailed(ILogger logger, string name, string reason);
+
+    private sealed class Other(ISocketCollector collector, NamespaceFactsReader facts)
+    {
+        public ISocketCollector Collector { get; } = collector;
+
+        public NamespaceFactsReader Facts { get; } = facts;
+
+        public SocketTable Table { get; } = new(256);
+    }
+}

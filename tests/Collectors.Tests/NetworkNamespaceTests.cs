@@ -1,0 +1,168 @@
+using Microsoft.Extensions.Logging.Abstractions;
+using SockWatch.Collectors.Namespaces;
+using SockWatch.Core;
+using SockWatch.Tests;
+
+namespace SockWatch.Collectors.Tests;
+
+/// <summary>Finding, naming, selecting and entering network namespaces.</summary>
+public sealed class NetworkNamespaceTests : IDisposable
+{
+    private readonly string _root = Directory.CreateTempSubdirectory("sockwatch-ns-").FullName;
+
+    [Theory]
+    [InlineData("*", "host", true)]
+    [InlineData("pod-*", "pod-1234", true)]
+    [InlineData("pod-*", "docker-abc", false)]
+    [InlineData("swtest-?", "swtest-1", true)]
+    [InlineData("swtest-?", "swtest-12", false)]
+    [InlineData("a*b*c", "axxbyyc", true)]
+    [InlineData("a*b*c", "axxbyy", false)]
+    [InlineData("host", "host", true)]
+    public void Globs_match_names(string pattern, string name, bool matches) => Assert.Equal(matches, NamespaceSelection.Glob(pattern, name));
+
+    [Fact]
+    public void Selections_include_and_exclude_by_name()
+    {
+        var host = new NetworkNamespace(1, "host", null, true);
+        var pod = new NetworkNamespace(2, "pod-abc", "/proc/7/ns/net", false);
+        var ci = new NetworkNamespace(3, "ci-runner", "/run/netns/ci-runner", false);
+
+        Assert.True(NamespaceSelection.Self.Includes(host));
+        Assert.False(NamespaceSelection.Self.Includes(pod));
+        Assert.True(NamespaceSelection.All.Includes(ci));
+
+        var some = NamespaceSelection.TryParse("all", "ci-*", out _)!;
+        Assert.True(some.Includes(pod));
+        Assert.False(some.Includes(ci));
+
+        var named = NamespaceSelection.TryParse("self, pod-*", null, out _)!;
+        Assert.True(named.Includes(host));
+        Assert.True(named.Includes(pod));
+        Assert.False(named.Includes(ci));
+    }
+
+    [Theory]
+    [InlineData("", null, "empty")]
+    [InlineData("self", "x", "nothing to exclude")]
+    [InlineData("a b", null, "not a namespace name")]
+    [InlineData("../x", null, "not a namespace name")]
+    public void Bad_selections_say_why(string value, string? exclude, string reason)
+    {
+        Assert.Null(NamespaceSelection.TryParse(value, exclude, out var why));
+        Assert.Contains(reason, why, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Namespaces_are_named_by_run_netns_then_host_then_pod_or_container_then_inode()
+    {
+        // A proc tree of plain files standing for ns links: stat gives each its own inode.
+        // pid 1 and pid 2 share a namespace (a hard link); pid 3 is in a pod, pid 4 in a
+        // container, pid 5 in a namespace with no name, pid 6 in one named under /run/netns.
+        Process(1, "0::/init.scope\n");
+        Process(3, "0::/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod1a2b3c4d_0000_1111_2222_333344445555.slice/cri-containerd-aaaa.scope\n");
+        Process(4, "0::/system.slice/docker-0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef.scope\n");
+        Process(5, "0::/user.slice\n");
+        Process(6, "0::/user.slice\n");
+        Directory.CreateDirectory(Path.Combine(_root, "2", "ns"));
+        File.CreateSymbolicLink(Path.Combine(_root, "2", "ns", "net"), Path.Combine(_root, "1", "ns", "net"));
+        var run = Directory.CreateDirectory(Path.Combine(_root, "run-netns")).FullName;
+        File.CreateSymbolicLink(Path.Combine(run, "blue"), Path.Combine(_root, "6", "ns", "net"));
+        Directory.CreateDirectory(Path.Combine(_root, "self", "ns"));
+        File.CreateSymbolicLink(Path.Combine(_root, "self", "ns", "net"), Path.Combine(_root, "1", "ns", "net"));
+
+        var found = NamespaceDiscovery.Discover(_root, run);
+        var inode5 = NamespaceDiscovery.InodeOf(Path.Combine(_root, "5", "ns", "net"));
+        Assert.Equal(
+            ["host", "blue", "docker-0123456789ab", $"netns-{inode5}", "pod-1a2b3c4d-0000-1111-2222-333344445555"],
+            found.Select(n => n.Name));
+        Assert.True(found[0].IsSelf);
+        Assert.Null(found[0].Path);
+        Assert.Equal(Path.Combine(run, "blue"), found.Single(n => n.Name == "blue").Path);
+        Assert.All(found.Skip(1), n => Assert.False(n.IsSelf));
+    }
+
+    [Fact]
+    public void A_tree_without_ns_links_is_one_namespace_called_self()
+    {
+        var only = Assert.Single(NamespaceDiscovery.Discover(Repo.Fixture("proc-owners"), Path.Combine(_root, "none")));
+        Assert.Equal(new NetworkNamespace(0, "self", null, true), only);
+    }
+
+    [Fact]
+    public void A_namespace_whose_file_is_gone_or_names_another_has_vanished()
+    {
+        Assert.Equal(EntryFailure.Vanished, NamespaceEntry.Enter(new NetworkNamespace(42, "gone", Path.Combine(_root, "no-such-file"), false)));
+        var file = Path.Combine(_root, "not-a-namespace");
+        File.WriteAllText(file, "");
+        Assert.Equal(EntryFailure.Vanished, NamespaceEntry.Enter(new NetworkNamespace(42, "reused", file, false))); // another inode: a reused pid
+    }
+
+    [RootFact]
+    public void Every_namespace_is_collected_under_its_name_and_one_deleted_after_discovery_is_skipped()
+    {
+        using var red = new TestNamespace();
+        using var green = new TestNamespace();
+        var doomed = new TestNamespace();
+        using var keepRed = red.Inside(() => ListenerWithClients(2));
+        using var keepGreen = green.Inside(() => ListenerWithClients(1));
+
+        var names = new[] { red.Name, green.Name, doomed.Name };
+        var discovered = NamespaceDiscovery.Discover().Where(n => names.Contains(n.Name)).ToList();
+        Assert.Equal(3, discovered.Count);
+        doomed.Dispose(); // `ip netns del`: gone between discovery and collection
+
+        using var collector = new NamespaceCollector(
+            NamespaceSelection.TryParse(string.Join(',', names), null, out _)!, CollectorKind.Netlink, "/proc", NullLogger.Instance, () => discovered);
+        var table = new SocketTable();
+        var result = collector.Collect(table, CollectRequest.All, readFacts: true);
+
+        Assert.Equal(1, result.Vanished);
+        Assert.Empty(result.Failed);
+        var expected = new List<string> { red.Name, green.Name };
+        expected.Sort(StringComparer.Ordinal);
+        var actual = result.Segments.Select(s => s.Namespace.Name).ToList();
+        actual.Sort(StringComparer.Ordinal);
+        Assert.Equal(expected, actual);
+        var redPart = result.Segments.Single(s => s.Namespace.Name == red.Name);
+        var greenPart = result.Segments.Single(s => s.Namespace.Name == green.Name);
+        Assert.Equal(5, redPart.Count); // a listener, two clients and their two accepted ends
+        Assert.Equal(3, greenPart.Count);
+        Assert.Equal(8, table.Count);
+        Assert.NotNull(redPart.Facts.EphemeralPorts); // the namespace's own sysctls were read inside it
+        Assert.All(table.Records.ToArray(), r => Assert.Equal("127.0.0.1", r.LocalAddress.Format(r.Family)));
+    }
+
+    public void Dispose() => Directory.Delete(_root, recursive: true);
+
+    /// <summary>A listener on 127.0.0.1 and <paramref name="clients"/> connections to it, in the namespace of the calling thread.</summary>
+    private static Sockets ListenerWithClients(int clients)
+    {
+        var keep = new Sockets();
+        var listener = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.InterNetwork, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+        keep.Add(listener);
+        listener.Bind(new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, 0));
+        listener.Listen(8);
+        for (var i = 0; i < clients; i++)
+        {
+            var c = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.InterNetwork, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+            keep.Add(c);
+            c.Connect(listener.LocalEndPoint!);
+            keep.Add(listener.Accept());
+        }
+
+        return keep;
+    }
+
+    private sealed class Sockets : List<System.Net.Sockets.Socket>, IDisposable
+    {
+        public void Dispose() => ForEach(s => s.Dispose());
+    }
+
+    private void Process(int pid, string cgroup)
+    {
+        var dir = Directory.CreateDirectory(Path.Combine(_root, pid.ToString(System.Globalization.CultureInfo.InvariantCulture), "ns")).Parent!.FullName;
+        File.WriteAllText(Path.Combine(dir, "ns", "net"), "");
+        File.WriteAllText(Path.Combine(dir, "cgroup"), cgroup);
+    }
+}
