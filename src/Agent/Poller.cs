@@ -46,10 +46,19 @@ internal sealed class Poller : IDisposable
     /// <param name="logger">For the collectors' and resolver's warnings.</param>
     /// <param name="defaultNetns">The command's default when options say nothing: run watches all, check self.</param>
     public Poller(SockWatchOptions options, ILogger logger, string defaultNetns)
+        : this(options, logger, new NamespaceCollector(
+            CommonOptions.Namespaces(options, defaultNetns),
+            CollectorKinds.TryParse(options.Collector, out var kind) ? kind : CollectorKind.Auto, // validated at start
+            options.ProcRoot,
+            logger))
+    {
+    }
+
+    /// <summary>For tests: any namespace collector (one whose collector fails, say).</summary>
+    internal Poller(SockWatchOptions options, ILogger logger, NamespaceCollector namespaces)
     {
         _procRoot = options.ProcRoot;
-        var kind = CollectorKinds.TryParse(options.Collector, out var k) ? k : CollectorKind.Auto; // validated at start
-        _namespaces = new NamespaceCollector(CommonOptions.Namespaces(options, defaultNetns), kind, options.ProcRoot, logger);
+        _namespaces = namespaces;
         _owners = new OwnerResolver(options.ProcRoot, logger);
         _descriptors = new DescriptorUsageReader(options.ProcRoot);
     }

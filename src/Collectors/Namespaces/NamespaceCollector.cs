@@ -45,8 +45,13 @@ public sealed partial class NamespaceCollector : IDisposable
     {
     }
 
-    /// <summary>For tests: <paramref name="discover"/> in place of <see cref="NamespaceDiscovery.Discover"/> (a namespace removed after discovery).</summary>
-    internal NamespaceCollector(NamespaceSelection selection, CollectorKind kind, string procRoot, ILogger logger, Func<IReadOnlyList<NetworkNamespace>>? discover)
+    /// <summary>
+    /// For tests: <paramref name="discover"/> in place of <see cref="NamespaceDiscovery.Discover"/>
+    /// (a namespace removed after discovery), and <paramref name="self"/> as the collector of this
+    /// process's namespace (one that fails).
+    /// </summary>
+    internal NamespaceCollector(
+        NamespaceSelection selection, CollectorKind kind, string procRoot, ILogger logger, Func<IReadOnlyList<NetworkNamespace>>? discover, ISocketCollector? self = null)
     {
         _discover = discover ?? (() => NamespaceDiscovery.Discover(procRoot));
         ArgumentNullException.ThrowIfNull(selection);
@@ -55,7 +60,7 @@ public sealed partial class NamespaceCollector : IDisposable
         _kind = kind;
         _procRoot = procRoot;
         _logger = logger;
-        _self = CollectorKinds.Create(kind, procRoot, logger);
+        _self = self ?? CollectorKinds.Create(kind, procRoot, logger);
         _selfFacts = new NamespaceFactsReader(procRoot);
         _selfOnly = selection.SelfOnly;
         if (!_selfOnly && Path.TrimEndingDirectorySeparator(procRoot) != "/proc")
