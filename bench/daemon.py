@@ -1,0 +1,646 @@
+#!/usr/bin/env python3
+"""The measuring half of bench/daemon.sh: run it inside the benchmark's network namespace.
+
+Given the running daemon (sockwatch run), node_exporter (tcpstat only) and populate.py, for
+--minutes it
+
+    scrapes each every --scrape-interval seconds, like Prometheus (curl with Accept-Encoding:
+        gzip, body discarded; curl's time_total is the latency); node_exporter half an interval
+        after sockwatch, so that the two scrapes never run at the same time; unless --no-sweep,
+        the interval is stretched by interval / (number of scrapes), so that the scrapes' phase
+        against the daemon's own 15 s poll timer moves through one whole interval,
+    samples each every --sample-interval seconds: CPU time (utime + stime of /proc/PID/stat,
+        all threads, in clock ticks) and VmRSS / VmHWM (/proc/PID/status), and the sockets in
+        the namespace (/proc/net/sockstat{,6}: TCP inuse + TCP6 inuse + tw),
+    keeps the TIME_WAIT share alive: whenever populate.py announces a new generation it is sent
+        SIGUSR1, so it rebuilds the set as soon as the current one expires (60 s),
+
+then compares the daemon's sockwatch_tcp_sockets sum with node_exporter's
+node_tcp_connection_states sum at a moment the population is stable, and writes a Markdown
+report (--out) and every sample and scrape as CSV (--csv). Exit status 0 when everything was
+measured (targets are reported as meets / misses only), 1 when a process died or a scrape
+failed.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import signal
+import statistics
+import subprocess
+import sys
+import time
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+TIME_WAIT_SECONDS = 60.0
+TARGET_CPU_PERCENT = 2.0
+TARGET_RSS_MIB = 80.0
+TARGET_SCRAPE_MS = 10.0
+FLAT_PERCENT = 5.0     # our reading of "flat": over the window RSS ends at most this much above its start
+FLAT_SWING_PERCENT = 10.0   # ... and its max is at most this much above its min
+SEGMENT_SECONDS = 300.0     # CPU is also reported per segment of this length
+PROCS = ("sockwatch", "node_exporter")
+
+
+def note(msg):
+    sys.stderr.write("daemon.py: %s\n" % msg)
+    sys.stderr.flush()
+
+
+# -- reading the processes -------------------------------------------------------------------
+
+def cpu_ticks(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])   # utime, stime (fields 14 and 15)
+
+
+def memory_kib(pid):
+    rss = hwm = None
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                rss = int(line.split()[1])
+            elif line.startswith("VmHWM:"):
+                hwm = int(line.split()[1])
+    return rss, hwm
+
+
+def namespace_sockets():
+    """TCP sockets in this namespace, cheaply: inuse (both families) plus time_wait."""
+    total = 0
+    for path, key in (("/proc/net/sockstat", "TCP:"), ("/proc/net/sockstat6", "TCP6:")):
+        try:
+            with open(path) as f:
+                for line in f:
+                    words = line.split()
+                    if words and words[0] == key:
+                        kv = dict(zip(words[1::2], words[2::2]))
+                        total += int(kv.get("inuse", 0)) + int(kv.get("tw", 0))
+        except OSError:
+            pass
+    return total
+
+
+def scrape(url, gzip=True):
+    argv = ["curl", "-s", "-o", "/dev/null", "--max-time", "10",
+            "-w", "%{http_code} %{time_total} %{size_download} %header{content-encoding}"]
+    if gzip:
+        argv += ["-H", "Accept-Encoding: gzip"]
+    r = subprocess.run(argv + [url], stdin=subprocess.DEVNULL, capture_output=True, text=True)
+    words = r.stdout.split()
+    if r.returncode != 0 or len(words) < 3:
+        return {"code": 0, "ms": None, "bytes": 0, "encoding": "", "error": "curl exit %d" % r.returncode}
+    return {"code": int(words[0]), "ms": float(words[1]) * 1000.0, "bytes": int(words[2]),
+            "encoding": words[3] if len(words) > 3 else "identity", "error": ""}
+
+
+def fetch(url):
+    """The body (uncompressed), or None."""
+    r = subprocess.run(["curl", "-s", "-f", "--max-time", "30", url], stdin=subprocess.DEVNULL,
+                       capture_output=True)
+    return r.stdout.decode(errors="replace") if r.returncode == 0 else None
+
+
+def metric_sum(text, name, skip=()):
+    """Sum of the samples of `name` in Prometheus / OpenMetrics text, leaving out those whose
+    labels contain any string of `skip`; None if there are none."""
+    total, seen = 0.0, False
+    for line in text.splitlines():
+        if not line.startswith(name) or line[len(name):len(name) + 1] not in ("{", " "):
+            continue
+        if any(x in line for x in skip):
+            continue
+        rest = line[len(name):]
+        if rest.startswith("{"):   # skip the labels; values are quoted and may hold } or spaces
+            i, quoted = 1, False
+            while i < len(rest) and (quoted or rest[i] != "}"):
+                if rest[i] == "\\":
+                    i += 1
+                elif rest[i] == '"':
+                    quoted = not quoted
+                i += 1
+            rest = rest[i + 1:]
+        try:
+            total += float(rest.split()[0])
+            seen = True
+        except (IndexError, ValueError):
+            pass
+    return total if seen else None
+
+
+def read_ready(path):
+    try:
+        with open(path) as f:
+            return json.loads(f.read())
+    except (OSError, ValueError):
+        return None
+
+
+# -- statistics --------------------------------------------------------------------------------
+
+def percentile(xs, p):
+    """Linear interpolation between closest ranks (numpy's default)."""
+    xs = sorted(xs)
+    if not xs:
+        return None
+    k = (len(xs) - 1) * p / 100.0
+    lo = int(k)
+    hi = min(lo + 1, len(xs) - 1)
+    return xs[lo] + (xs[hi] - xs[lo]) * (k - lo)
+
+
+def slope_per_hour(points):
+    """Least-squares slope of (seconds, value) points, per hour."""
+    if len(points) < 2:
+        return None
+    mx = statistics.fmean(t for t, _ in points)
+    my = statistics.fmean(v for _, v in points)
+    den = sum((t - mx) ** 2 for t, _ in points)
+    return None if den == 0 else sum((t - mx) * (v - my) for t, v in points) / den * 3600.0
+
+
+def cpu_percent(a, b):
+    dt = b["t"] - a["t"]
+    return None if dt <= 0 else (b["ticks"] - a["ticks"]) / float(CLK_TCK) / dt * 100.0
+
+
+# -- the run -----------------------------------------------------------------------------------
+
+class Run:
+    def __init__(self, args):
+        self.args = args
+        self.pids = {"sockwatch": args.sockwatch_pid, "node_exporter": args.node_pid}
+        self.urls = {"sockwatch": args.sockwatch_url, "node_exporter": args.node_url}
+        self.samples = {p: [] for p in PROCS}     # {t, ticks, rss, hwm, sockets}
+        self.scrapes = {p: [] for p in PROCS}     # {t, code, ms, bytes, encoding, error}
+        self.sockets = []                         # (t, sockets) at every sample time
+        self.loads = []                           # (t, 1-minute load average) at every sample time
+        self.generations_signalled = 0
+        self.first_generation = None
+        self.refreshes = 0
+        self.died = {}
+        self.t0 = None
+        self.scrape_every = args.scrape_interval
+
+    def keep_time_wait(self):
+        doc = read_ready(self.args.ready_file)
+        if not doc:
+            return
+        gen = doc.get("generation", 1)
+        if self.first_generation is None:
+            self.first_generation = doc
+        if gen > self.generations_signalled:
+            if self.generations_signalled:
+                self.refreshes += 1
+            self.generations_signalled = gen
+            try:
+                os.kill(self.args.populate_pid, signal.SIGUSR1)   # rebuild once this set expires
+            except ProcessLookupError:
+                self.died.setdefault("populate.py", time.monotonic() - (self.t0 or time.monotonic()))
+
+    def sample(self, t):
+        socks = namespace_sockets()
+        self.sockets.append((t, socks))
+        try:
+            self.loads.append((t, float(loadavg().split()[0])))
+        except ValueError:
+            self.loads.append((t, float("nan")))
+        for p in PROCS:
+            if p in self.died:
+                continue
+            try:
+                ticks = cpu_ticks(self.pids[p])
+                rss, hwm = memory_kib(self.pids[p])
+            except (OSError, IndexError, ValueError):
+                self.died[p] = t
+                note("%s (pid %d) is gone at +%.0f s" % (p, self.pids[p], t))
+                continue
+            self.samples[p].append({"t": t, "ticks": ticks, "rss": rss, "hwm": hwm, "sockets": socks,
+                                    "load1": self.loads[-1][1]})
+
+    def scrape(self, p, t):
+        if p in self.died:
+            return
+        r = scrape(self.urls[p])
+        r["t"] = t
+        self.scrapes[p].append(r)
+        if r["code"] != 200:
+            note("%s scrape at +%.0f s: HTTP %s %s" % (p, t, r["code"], r["error"]))
+
+    def measure(self):
+        a = self.args
+        duration = a.minutes * 60.0
+        self.t0 = time.monotonic()
+        events = []   # (offset seconds, order, kind, process)
+        k = 0
+        while k * a.sample_interval < duration:
+            events.append((k * a.sample_interval, 0, "sample", None))
+            k += 1
+        events.append((duration, 0, "sample", None))
+        # Scrape k comes k * (interval + step) after the first: with the sweep, step is one
+        # interval divided by the number of scrapes, so the scrapes' phase against the daemon's
+        # poll timer (also every 15 s) moves through one whole interval over the run, and some
+        # scrapes meet a poll in progress, as some Prometheus would.
+        n = max(1, int((duration - 1.0) // a.scrape_interval))
+        every = a.scrape_interval + (a.scrape_interval / n if a.sweep else 0.0)
+        k = 0
+        while 1.0 + k * every < duration:
+            events.append((1.0 + k * every, 1, "scrape", "sockwatch"))
+            if 1.0 + (k + 0.5) * every < duration:
+                events.append((1.0 + (k + 0.5) * every, 1, "scrape", "node_exporter"))
+            k += 1
+        self.scrape_every = every
+        events.sort()
+        note("measuring for %.1f min: %d scrapes of each, %d samples"
+             % (a.minutes, sum(1 for e in events if e[3] == "sockwatch"), sum(1 for e in events if e[2] == "sample")))
+        last_progress = self.t0
+        for offset, _, kind, proc in events:
+            while True:
+                self.keep_time_wait()
+                left = self.t0 + offset - time.monotonic()
+                if left <= 0:
+                    break
+                time.sleep(min(left, 1.0))
+            t = time.monotonic() - self.t0
+            if kind == "sample":
+                self.sample(t)
+            else:
+                self.scrape(proc, t)
+            if time.monotonic() - last_progress >= 300:
+                last_progress = time.monotonic()
+                note("+%.0f min: %s" % (t / 60.0, self.progress()))
+            if all(p in self.died for p in PROCS):
+                break
+        return time.monotonic() - self.t0
+
+    def progress(self):
+        out = []
+        for p in PROCS:
+            s = self.samples[p]
+            if len(s) >= 2:
+                out.append("%s %.2f%% CPU, %.1f MiB" % (p, cpu_percent(s[0], s[-1]), s[-1]["rss"] / 1024.0))
+        return "; ".join(out)
+
+    def sanity_check(self):
+        """Socket sums from both exporters when the population is stable and the daemon has polled it."""
+        a = self.args
+        base = a.sockwatch_url.split("/", 3)
+        metrics_url = "/".join(base[:3]) + "/metrics"
+        deadline = time.monotonic() + 2 * TIME_WAIT_SECONDS + 30
+        waited = False
+        while time.monotonic() < deadline:
+            self.keep_time_wait()
+            doc = read_ready(a.ready_file) or {}
+            started, done = doc.get("time_wait_started_monotonic"), doc.get("time_wait_done_monotonic")
+            now = time.monotonic()
+            if started is None or done is None:
+                break
+            if done + a.poll_interval + 1.0 <= now <= started + TIME_WAIT_SECONDS - 3.0:
+                break
+            if not waited:
+                note("waiting for a stable population (a poll after the TIME_WAIT set is complete) for the socket count check")
+                waited = True
+            time.sleep(0.5)
+        live = namespace_sockets()
+        sw_text = fetch(metrics_url)
+        ne_text = fetch(a.node_url)
+        sw = metric_sum(sw_text, "sockwatch_tcp_sockets") if sw_text else None
+        ne = metric_sum(ne_text, "node_tcp_connection_states",
+                                                  # byte counts that tcpstat exports as two more "states"
+                                                  ('state="rx_queued_bytes"', 'state="tx_queued_bytes"')) if ne_text else None
+        return {"live": live, "sockwatch": sw, "node_exporter": ne,
+                "sockwatch_metrics": sw_text is not None, "url": metrics_url}
+
+
+# -- the report --------------------------------------------------------------------------------
+
+def fmt(v, digits=2, unit=""):
+    if v is None:
+        return "n/a"
+    return ("%." + str(digits) + "f%s") % (v, unit)
+
+
+def ratio(a, b):
+    return None if a is None or b in (None, 0) else a / b
+
+
+def machine():
+    mem = "unknown"
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemTotal:"):
+                    mem = "%.1f GiB" % (int(line.split()[1]) / 1024.0 / 1024.0)
+    except OSError:
+        pass
+    model = platform.processor() or "unknown"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return {"nproc": os.cpu_count() or 0, "kernel": "%s (%s)" % (platform.release(), platform.machine()),
+            "memory": mem, "cpu": model}
+
+
+def loadavg():
+    try:
+        with open("/proc/loadavg") as f:
+            return " ".join(f.read().split()[:3])
+    except OSError:
+        return "n/a"
+
+
+def version_of(argv):
+    try:
+        r = subprocess.run(argv, capture_output=True, text=True, timeout=10)
+        return (r.stdout + r.stderr).strip().splitlines()[0]
+    except (OSError, IndexError, subprocess.TimeoutExpired):
+        return "unknown"
+
+
+def summarize(run, window_minutes):
+    """Per process: CPU over the run and the window, RSS figures, scrape latency percentiles."""
+    out = {}
+    for p in PROCS:
+        s = run.samples[p]
+        lat = [x["ms"] for x in run.scrapes[p] if x["code"] == 200 and x["ms"] is not None]
+        d = {"samples": len(s), "scrapes": len(run.scrapes[p]),
+             "failed": sum(1 for x in run.scrapes[p] if x["code"] != 200)}
+        if s:
+            end = s[-1]
+            wstart_t = end["t"] - window_minutes * 60.0
+            win = [x for x in s if x["t"] >= wstart_t - 1.0]
+            d.update({
+                "cpu": cpu_percent(s[0], end) if len(s) > 1 else None,
+                "cpu_window": cpu_percent(win[0], end) if len(win) > 1 else None,
+                "cpu_start_s": s[0]["ticks"] / float(CLK_TCK),   # start-up and first poll(s)
+                "cpu_s": (end["ticks"] - s[0]["ticks"]) / float(CLK_TCK),
+                "rss_end": end["rss"] / 1024.0,
+                "hwm_end": end["hwm"] / 1024.0 if end["hwm"] else None,
+                "rss_first": s[0]["rss"] / 1024.0,
+                "rss_win_first": win[0]["rss"] / 1024.0,
+                "rss_win_min": min(x["rss"] for x in win) / 1024.0,
+                "rss_win_max": max(x["rss"] for x in win) / 1024.0,
+                "rss_growth": (end["rss"] - win[0]["rss"]) * 100.0 / win[0]["rss"],
+                "rss_spread": (max(x["rss"] for x in win) - min(x["rss"] for x in win)) * 100.0
+                              / min(x["rss"] for x in win),
+                "rss_slope": slope_per_hour([(x["t"], x["rss"] / 1024.0) for x in win]),
+                "window_s": end["t"] - win[0]["t"],
+            })
+        for q in (50, 90, 99):
+            d["p%d" % q] = percentile(lat, q)
+        d["max"] = max(lat) if lat else None
+        d["bytes"] = statistics.median([x["bytes"] for x in run.scrapes[p] if x["code"] == 200] or [0])
+        encs = sorted(set(x["encoding"] for x in run.scrapes[p] if x["code"] == 200))
+        d["encoding"] = ", ".join(encs) or "n/a"
+        out[p] = d
+    return out
+
+
+def cpu_segments(samples):
+    """(CPU % of one core, mean load1) per SEGMENT_SECONDS of samples."""
+    out, start = [], 0
+    for i in range(1, len(samples)):
+        if samples[i]["t"] - samples[start]["t"] >= SEGMENT_SECONDS - 1.0 or i == len(samples) - 1:
+            part = samples[start:i + 1]
+            out.append((cpu_percent(samples[start], samples[i]), statistics.fmean(x["load1"] for x in part)))
+            start = i
+    return out
+
+
+def verdict(ok):
+    return "n/a" if ok is None else ("meets" if ok else "misses")
+
+
+def report(args, run, elapsed, stats, check, started_at, load_start, load_end, window_minutes):
+    sw, ne = stats["sockwatch"], stats["node_exporter"]
+    m = machine()
+    pop = run.first_generation or {}
+    socks = [n for _, n in run.sockets]
+    path = args.sockwatch_url.split("/", 3)
+    path = "/" + (path[3] if len(path) > 3 else "")
+    L = []
+    L.append("# SockWatch daemon benchmark: %s sockets, %s s poll, side by side with node_exporter tcpstat"
+             % ("{:,}".format(args.sockets), fmt(args.poll_interval, 0)))
+    L.append("")
+    L.append("- Date: %s" % started_at.strftime("%Y-%m-%d %H:%M:%S %Z"))
+    L.append("- Machine: %d cores (%s), %s memory, kernel %s; load average %s at the start, %s at the end"
+             % (m["nproc"], m["cpu"], m["memory"], m["kernel"], load_start, load_end))
+    L.append("- Command: `%s`" % args.command)
+    L.append("- sockwatch: `%s run --listen-address %s --poll-interval 15s`%s; scraped at `%s`"
+             % (args.binary, args.sockwatch_url.split("/")[2],
+                " (published from a clean export of %s)" % args.revision[:12] if args.revision else "", path))
+    L.append("- node_exporter: `%s --collector.disable-defaults --collector.tcpstat` (%s)"
+             % (args.node_exporter, version_of([args.node_exporter, "--version"])))
+    if pop:
+        counts = pop.get("counts", {})
+        L.append("- Population (populate.py, built in %.1f s): %s (total %d)"
+                 % (pop.get("seconds", 0), ", ".join("%s %d" % kv for kv in sorted(counts.items())), pop.get("total", 0)))
+    L.append("- Run: %.1f min measured. Scrapes: sockwatch every %s s, node_exporter half an interval after "
+             "each, so the two never overlap%s. Samples every %s s. \"Last\" figures: the last %s min."
+             % (elapsed / 60.0, fmt(run.scrape_every, 3),
+                "; the %s s interval is stretched by %s / (number of scrapes), so that the scrapes' phase against "
+                "the daemon's own %s s poll timer sweeps one whole interval and some scrapes meet a poll in progress"
+                % (fmt(args.scrape_interval, 0), fmt(args.scrape_interval, 0), fmt(args.poll_interval, 0))
+                if args.sweep else "",
+                fmt(args.sample_interval, 0), fmt(window_minutes, 1)))
+    if socks:
+        L.append("- Sockets in the namespace at the samples: min %d, median %d, max %d; TIME_WAIT set rebuilt %d time(s) during the run"
+                 % (min(socks), int(statistics.median(socks)), max(socks), run.refreshes))
+    if run.loads:
+        loads = [x for _, x in run.loads]
+        L.append("- Other load: the 1-minute load average at the samples was %.2f on average (min %.2f, max %.2f) "
+                 "on %d cores" % (statistics.fmean(loads), min(loads), max(loads), m["nproc"]))
+    L.append("")
+    L.append("| | sockwatch | node_exporter | sockwatch / node_exporter |")
+    L.append("|---|---:|---:|---:|")
+    rows = [
+        ("CPU, average over the run (% of one core)", "cpu", 3, "%"),
+        ("CPU, average over the last %s min" % fmt(window_minutes, 0 if window_minutes == int(window_minutes) else 1), "cpu_window", 3, "%"),
+        ("CPU time over the run (s)", "cpu_s", 2, ""),
+        ("CPU time before the first sample: start-up and first poll (s)", "cpu_start_s", 2, ""),
+        ("RSS at the end (MiB)", "rss_end", 1, ""),
+        ("peak RSS, VmHWM (MiB)", "hwm_end", 1, ""),
+        ("RSS min over the last window (MiB)", "rss_win_min", 1, ""),
+        ("RSS max over the last window (MiB)", "rss_win_max", 1, ""),
+        ("RSS growth over the last window, end vs start (%)", "rss_growth", 1, ""),
+        ("RSS swing over the last window, (max - min) / min (%)", "rss_spread", 1, ""),
+        ("RSS trend over the last window, least squares (MiB/h)", "rss_slope", 2, ""),
+        ("scrape latency p50 (ms)", "p50", 2, ""),
+        ("scrape latency p90 (ms)", "p90", 2, ""),
+        ("scrape latency p99 (ms)", "p99", 2, ""),
+        ("scrape latency max (ms)", "max", 2, ""),
+    ]
+    for label, key, digits, unit in rows:
+        a, b = sw.get(key), ne.get(key)
+        r = ratio(a, b) if key not in ("rss_growth", "rss_spread", "rss_slope", "cpu_start_s") else None
+        L.append("| %s | %s | %s | %s |" % (label, fmt(a, digits, unit), fmt(b, digits, unit),
+                                          "" if r is None else "%.2fx" % r))
+    L.append("| scrapes (failed) | %d (%d) | %d (%d) | |" % (sw["scrapes"], sw["failed"], ne["scrapes"], ne["failed"]))
+    L.append("| response body, median bytes (encoding) | %d (%s) | %d (%s) | |"
+             % (sw["bytes"], sw["encoding"], ne["bytes"], ne["encoding"]))
+    L.append("")
+    short = elapsed < 29.5 * 60
+    L.append("| target (the daemon issue) | sockwatch | result |")
+    L.append("|---|---:|---|")
+    L.append("| average CPU <= %.0f%% of one core | %s | %s |"
+             % (TARGET_CPU_PERCENT, fmt(sw.get("cpu"), 3, "%"), verdict(None if sw.get("cpu") is None else sw["cpu"] <= TARGET_CPU_PERCENT)))
+    rss_note = " (run shorter than 30 min: indicative)" if short else ""
+    L.append("| RSS <= %.0f MiB after 30 min | %s MiB | %s%s |"
+             % (TARGET_RSS_MIB, fmt(sw.get("rss_end"), 1), verdict(None if sw.get("rss_end") is None else sw["rss_end"] <= TARGET_RSS_MIB), rss_note))
+    g, sw_ = sw.get("rss_growth"), sw.get("rss_spread")
+    if g is None:
+        flat = "n/a"
+    elif g <= FLAT_PERCENT and sw_ <= FLAT_SWING_PERCENT:
+        flat = "meets"
+    elif g <= FLAT_PERCENT:
+        flat = "misses: no upward trend, but it swings %.0f%%" % sw_
+    else:
+        flat = "misses: grows"
+    L.append("| RSS flat over the last 20 min (here: ends <= %.0f%% above the window's start, swings <= %.0f%%) "
+             "| growth %s%%, swing %s%% (min %s, max %s MiB) | %s%s |"
+             % (FLAT_PERCENT, FLAT_SWING_PERCENT, fmt(g, 1), fmt(sw_, 1), fmt(sw.get("rss_win_min"), 1),
+                fmt(sw.get("rss_win_max"), 1), flat, rss_note))
+    for q in ("p99", "max"):
+        v = sw.get(q)
+        L.append("| scrape < %.0f ms at %s sockets (%s) | %s ms | %s%s |"
+                 % (TARGET_SCRAPE_MS, "{:,}".format(args.sockets), q, fmt(v, 2),
+                    verdict(None if v is None else v < TARGET_SCRAPE_MS),
+                    "" if path == "/metrics" else " (path %s, not /metrics)" % path))
+    L.append("")
+    L.append("Socket count check at the end (population stable, the daemon's latest poll taken after it was):")
+    if check["sockwatch_metrics"]:
+        L.append("sum of `sockwatch_tcp_sockets` %s, sum of `node_tcp_connection_states` %s, "
+                 "sockets in the namespace (sockstat) %d."
+                 % (fmt(check["sockwatch"], 0), fmt(check["node_exporter"], 0), check["live"]))
+    else:
+        L.append("the daemon serves no `/metrics` yet (%s); `node_tcp_connection_states` sums to %s, "
+                 "the namespace holds %d." % (check["url"], fmt(check["node_exporter"], 0), check["live"]))
+    L.append("")
+    L.append("Notes:")
+    L.append("- CPU figures are each process's own CPU time (utime + stime of all its threads from "
+             "/proc/PID/stat, %d ticks/s), sampled every %s s, so the time other work takes on this machine's %d "
+             "cores is not counted in them (contention for caches and the scheduler can still move them a "
+             "little: see the per-segment figures below). Scrape latencies are wall-clock (curl's time_total, a new connection "
+             "each time) and can be disturbed by that other load." % (CLK_TCK, fmt(args.sample_interval, 0), m["nproc"]))
+    for p in PROCS:
+        segs = cpu_segments(run.samples[p])
+        if len(segs) > 1:
+            L.append("- %s CPU per %.0f min (%% of one core, with the mean 1-minute load average): %s."
+                     % (p, SEGMENT_SECONDS / 60.0, ", ".join("%.2f%% (%.1f)" % x for x in segs)))
+    L.append("- Both processes are scraped at the same rate, so both CPU figures include serving the scrapes; "
+             "node_exporter dumps the socket table on every scrape, the daemon every %s s whatever the "
+             "scrapes, and answers from its latest poll." % fmt(args.poll_interval, 0))
+    L.append("- TIME_WAIT sockets live 60 s: populate.py rebuilds its %s TIME_WAIT sockets as each set "
+             "expires (SIGUSR1 at every generation), so about that many sockets go and come every minute, and a "
+             "poll can fall in the few seconds between one set expiring and the next being built (the "
+             "min above). The rebuilding costs CPU in populate.py, not in the measured processes."
+             % ("{:,}".format(pop.get("plan", {}).get("time_wait", 0))))
+    L.append("- Sockets are counted from /proc/net/sockstat{,6} (TCP inuse of both families plus tw).")
+    L.append("- RSS is VmRSS. \"Growth\" compares the last sample with the first sample of the last window; "
+             "\"flat\" is read here as ending at most %.0f%% above the window's first sample and a max at most "
+             "%.0f%% above the min; the swing is what tells a sawtooth from a flat line, the trend what tells "
+             "it from a leak." % (FLAT_PERCENT, FLAT_SWING_PERCENT))
+    L.append("- Percentiles interpolate between closest ranks; with %d scrapes p99 sits between the two "
+             "slowest." % sw["scrapes"])
+    for p in PROCS:
+        slow = sorted((x for x in run.scrapes[p] if x["ms"] is not None), key=lambda x: -x["ms"])[:3]
+        if slow:
+            L.append("- Slowest %s scrapes: %s." % (p, ", ".join("%.1f ms at +%.0f s" % (x["ms"], x["t"]) for x in slow)))
+    if run.died:
+        L.append("- Gone before the end: %s." % ", ".join("%s at +%.0f s" % kv for kv in sorted(run.died.items())))
+    try:
+        with open(args.sockwatch_log, errors="replace") as f:
+            lines = f.read().splitlines()
+        L.append("- The daemon logged %d lines (%s)." % (len(lines), args.sockwatch_log))
+    except OSError:
+        pass
+    L.append("- Samples and scrapes: `%s` (t_s from the first sample; kind sample: cpu_ticks, rss_kib, "
+             "hwm_kib, sockets, load1 (the 1-minute load average); kind scrape: latency_ms, http_code, bytes)." % os.path.basename(args.csv))
+    return "\n".join(L) + "\n"
+
+
+def write_csv(path, run):
+    rows = []
+    for p in PROCS:
+        for s in run.samples[p]:
+            rows.append((s["t"], "sample", p, s["ticks"], s["rss"], s["hwm"], s["sockets"], "", "", "", s["load1"]))
+        for s in run.scrapes[p]:
+            rows.append((s["t"], "scrape", p, "", "", "", "",
+                         "" if s["ms"] is None else "%.3f" % s["ms"], s["code"], s["bytes"], ""))
+    rows.sort(key=lambda r: (r[0], r[1], r[2]))
+    with open(path, "w") as f:
+        f.write("t_s,kind,process,cpu_ticks,rss_kib,hwm_kib,sockets,latency_ms,http_code,bytes,load1\n")
+        for r in rows:
+            f.write("%.3f,%s\n" % (r[0], ",".join(str(x) for x in r[1:])))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--sockwatch-pid", type=int, required=True)
+    ap.add_argument("--node-pid", type=int, required=True)
+    ap.add_argument("--populate-pid", type=int, required=True)
+    ap.add_argument("--ready-file", required=True)
+    ap.add_argument("--sockwatch-url", required=True)
+    ap.add_argument("--node-url", required=True)
+    ap.add_argument("--minutes", type=float, default=30.0)
+    ap.add_argument("--scrape-interval", type=float, default=15.0)
+    ap.add_argument("--sample-interval", type=float, default=30.0)
+    ap.add_argument("--no-sweep", dest="sweep", action="store_false",
+                    help="scrape exactly every --scrape-interval (default: a little slower, so that the "
+                         "scrapes' phase against the daemon's polls covers one whole interval)")
+    ap.add_argument("--poll-interval", type=float, default=15.0, help="the daemon's, for the report")
+    ap.add_argument("--window-minutes", type=float, default=20.0,
+                    help="the \"last\" window (default 20; at most two thirds of a shorter run)")
+    ap.add_argument("--sockets", type=int, default=100000)
+    ap.add_argument("--binary", default="sockwatch")
+    ap.add_argument("--revision", default="")
+    ap.add_argument("--node-exporter", default="/usr/bin/prometheus-node-exporter")
+    ap.add_argument("--sockwatch-log", default="")
+    ap.add_argument("--command", default="bench/daemon.sh")
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--csv", required=True)
+    args = ap.parse_args()
+    if args.minutes <= 0 or args.scrape_interval <= 0 or args.sample_interval <= 0:
+        ap.error("--minutes, --scrape-interval and --sample-interval must be positive")
+    window = min(args.window_minutes, args.minutes * 2.0 / 3.0)
+
+    started_at = datetime.datetime.now(datetime.timezone.utc)
+    load_start = loadavg()
+    run = Run(args)
+    elapsed = run.measure()
+    load_end = loadavg()
+    check = run.sanity_check()
+    stats = summarize(run, window)
+
+    sw, ne = stats["sockwatch"], stats["node_exporter"]
+    print("sockwatch_tcp_sockets sum: %s   node_tcp_connection_states sum: %s   namespace: %d%s"
+          % (fmt(check["sockwatch"], 0), fmt(check["node_exporter"], 0), check["live"],
+             "" if check["sockwatch_metrics"] else "   (no /metrics on the daemon yet)"))
+    for p, d in stats.items():
+        print("%-13s CPU %s%% (last %s min %s%%)  RSS end %s MiB, window %s..%s MiB, growth %s%%  "
+              "scrape ms p50 %s p90 %s p99 %s max %s  (%d scrapes, %d failed)"
+              % (p, fmt(d.get("cpu"), 3), fmt(window, 1), fmt(d.get("cpu_window"), 3), fmt(d.get("rss_end"), 1),
+                 fmt(d.get("rss_win_min"), 1), fmt(d.get("rss_win_max"), 1), fmt(d.get("rss_growth"), 1),
+                 fmt(d["p50"]), fmt(d["p90"]), fmt(d["p99"]), fmt(d["max"]), d["scrapes"], d["failed"]))
+    print("ratios sockwatch/node_exporter: CPU %s, RSS end %s, latency p50 %s p90 %s p99 %s max %s"
+          % tuple(fmt(ratio(sw.get(k), ne.get(k)), 3) for k in ("cpu", "rss_end", "p50", "p90", "p99", "max")))
+
+    text = report(args, run, elapsed, stats, check, started_at, load_start, load_end, window)
+    with open(args.out, "w") as f:
+        f.write(text)
+    write_csv(args.csv, run)
+    note("wrote %s and %s" % (args.out, args.csv))
+    failed = run.died or any(d["failed"] for d in stats.values())
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

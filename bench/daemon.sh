@@ -1,0 +1,167 @@
+#!/usr/bin/env bash
+# The daemon's running cost at 100,000 sockets, side by side with node_exporter's tcpstat
+# collector, as root:
+#   bench/daemon.sh [--minutes 30] [--sockets 100000] [--binary PATH | --ref REV] [--path /metrics]
+# Builds the population in a private network namespace (bench/populate.py, as run.sh does),
+# starts `sockwatch run --poll-interval 15s` and `prometheus-node-exporter` (tcpstat only) in
+# it, scrapes both every 15 s (a little more unless --no-sweep, so that the scrapes meet the
+# daemon's polls at every phase) and samples their CPU time and RSS every 30 s (bench/daemon.py).
+# Results: bench/results/<date>-daemon-<N>.md and a CSV of every sample beside it.
+# --minutes 2 is a quick trial. Without --binary the daemon is published from a clean export
+# of REV (default HEAD), so uncommitted work in the tree is never what gets measured.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+repo=$PWD
+command_line="bench/daemon.sh${*:+ $(printf '%q ' "$@")}"
+command_line=${command_line% }
+
+usage() {
+  echo "usage: bench/daemon.sh [--minutes N] [--sockets N] [--binary PATH | --ref REV] [--path PATH]" >&2
+  echo "       [--scrape-interval S] [--no-sweep] [--sample-interval S] [--port-sockwatch P] [--port-node P]" >&2
+  echo "       [--out FILE]   (default bench/results/<UTC date>-daemon-<sockets>.md, and .csv beside it)" >&2
+}
+
+minutes=30
+sockets=100000
+binary=""
+ref=HEAD
+path=/metrics
+scrape_interval=15
+sweep=""
+sample_interval=30
+port_sw=9859
+port_ne=9100
+out=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --minutes) minutes="$2"; shift 2 ;;
+    --sockets) sockets="$2"; shift 2 ;;
+    --binary) binary="$2"; shift 2 ;;
+    --ref) ref="$2"; shift 2 ;;
+    --path) path="$2"; shift 2 ;;
+    --scrape-interval) scrape_interval="$2"; shift 2 ;;
+    --no-sweep) sweep=--no-sweep; shift ;;
+    --sample-interval) sample_interval="$2"; shift 2 ;;
+    --port-sockwatch) port_sw="$2"; shift 2 ;;
+    --port-node) port_ne="$2"; shift 2 ;;
+    --out) out="$2"; shift 2 ;;
+    -h|--help) usage; exit 0 ;;
+    *) echo "bench/daemon.sh: unknown argument '$1'" >&2; usage; exit 2 ;;
+  esac
+done
+case "$path" in /*) ;; *) echo "bench/daemon.sh: --path must start with /" >&2; exit 2 ;; esac
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "bench/daemon.sh: needs root (it makes a network namespace)" >&2
+  exit 2
+fi
+command -v ss >/dev/null 2>&1 && command -v curl >/dev/null 2>&1 || {
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends iproute2 curl >/dev/null
+}
+node_exporter=/usr/bin/prometheus-node-exporter
+if [ ! -x "$node_exporter" ]; then
+  # only the binary is used: the package's systemd unit plays no part (and needs no systemd)
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus-node-exporter >/dev/null
+fi
+
+work=$(mktemp -d /tmp/swdaemon.XXXXXX)
+ns="swdaemon-$$"
+ns_made=0
+pids=()          # sockwatch, node_exporter, populate: stopped in reverse order
+cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM HUP
+  local i
+  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
+    kill -TERM "${pids[i]}" 2>/dev/null || true
+  done
+  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
+    for _ in $(seq 1 50); do kill -0 "${pids[i]}" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "${pids[i]}" 2>/dev/null || true
+    wait "${pids[i]}" 2>/dev/null || true
+  done
+  if [ "$ns_made" -eq 1 ]; then
+    ip netns del "$ns" 2>/dev/null || echo "bench/daemon.sh: ip netns del $ns failed" >&2
+  fi
+  rm -rf "$work"
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+trap 'exit 129' HUP
+
+logs=$repo/artifacts/bench/daemon/logs
+mkdir -p "$logs"
+revision=""
+if [ -z "$binary" ]; then
+  revision=$(git rev-parse --verify "$ref^{commit}")
+  echo "bench/daemon.sh: publishing sockwatch from a clean export of $(git log -1 --format='%h %s' "$revision")" >&2
+  git archive "$revision" | tar -x -C "$work" --one-top-level=src-export
+  rm -rf "$repo/artifacts/bench/daemon/sockwatch"
+  (cd "$work/src-export" && dotnet publish src/Agent -c Release -r linux-x64 --self-contained true \
+    -p:PublishReadyToRun=true -p:PublishTrimmed=true -p:PublishSingleFile=true \
+    -o "$repo/artifacts/bench/daemon/sockwatch" --nologo -v quiet >"$logs/publish.log" 2>&1) \
+    || { echo "bench/daemon.sh: dotnet publish failed; see $logs/publish.log" >&2; exit 1; }
+  binary=$repo/artifacts/bench/daemon/sockwatch/sockwatch
+fi
+binary=$(readlink -f "$binary")
+[ -x "$binary" ] || { echo "bench/daemon.sh: --binary $binary is not an executable file" >&2; exit 2; }
+
+ip netns add "$ns"
+ns_made=1
+# populate.py opens ~100,000 connections from the whole ephemeral range (1024-65535): keep the two
+# listening ports out of it, or a client socket may hold one before the exporters bind it
+ip netns exec "$ns" sh -c "echo $port_sw,$port_ne > /proc/sys/net/ipv4/ip_local_reserved_ports"
+echo "bench/daemon.sh: namespace $ns; building $sockets sockets" >&2
+ip netns exec "$ns" python3 bench/populate.py --total "$sockets" --ready-file "$work/ready.json" \
+  --die-with-parent </dev/null >"$logs/populate.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 1 1800); do
+  [ -s "$work/ready.json" ] && break
+  kill -0 "${pids[0]}" 2>/dev/null || { echo "bench/daemon.sh: populate.py exited:" >&2; tail -20 "$logs/populate.log" >&2; exit 1; }
+  sleep 0.1
+done
+[ -s "$work/ready.json" ] || { echo "bench/daemon.sh: population not ready after 180 s" >&2; exit 1; }
+
+# ip netns exec runs the command in place (no fork), so $! is the measured process itself
+ip netns exec "$ns" "$binary" run --listen-address "127.0.0.1:$port_sw" --poll-interval 15s \
+  </dev/null >"$logs/sockwatch.log" 2>&1 &
+pids+=($!)
+sw_pid=$!
+ip netns exec "$ns" "$node_exporter" --collector.disable-defaults --collector.tcpstat \
+  --web.listen-address="127.0.0.1:$port_ne" </dev/null >"$logs/node_exporter.log" 2>&1 &
+pids+=($!)
+ne_pid=$!
+
+wait_http() {   # name pid url: until the URL answers 200 (60 s at most)
+  local _
+  for _ in $(seq 1 600); do
+    kill -0 "$2" 2>/dev/null || { echo "bench/daemon.sh: $1 exited; its log:" >&2; tail -20 "$logs/$1.log" >&2; exit 1; }
+    [ "$(ip netns exec "$ns" curl -s -o /dev/null -w '%{http_code}' "$3" 2>/dev/null)" = 200 ] && return 0
+    sleep 0.1
+  done
+  echo "bench/daemon.sh: $1 did not answer 200 on $3 within 60 s" >&2
+  exit 1
+}
+wait_http sockwatch "$sw_pid" "http://127.0.0.1:$port_sw/readyz"       # the first poll is done
+wait_http node_exporter "$ne_pid" "http://127.0.0.1:$port_ne/metrics"
+
+stamp=$(date -u +%Y-%m-%d)
+[ -n "$out" ] || out=bench/results/$stamp-daemon-$sockets.md
+mkdir -p "$(dirname "$out")"
+# in the background, so that a signal to this script is handled at once (a foreground child
+# would defer the trap until it ends)
+ip netns exec "$ns" python3 bench/daemon.py \
+  --sockwatch-pid "$sw_pid" --node-pid "$ne_pid" --populate-pid "${pids[0]}" \
+  --ready-file "$work/ready.json" \
+  --sockwatch-url "http://127.0.0.1:$port_sw$path" --node-url "http://127.0.0.1:$port_ne/metrics" \
+  --minutes "$minutes" --scrape-interval "$scrape_interval" $sweep --sample-interval "$sample_interval" \
+  --sockets "$sockets" --binary "$binary" --revision "$revision" --node-exporter "$node_exporter" \
+  --sockwatch-log "$logs/sockwatch.log" \
+  --command "$command_line" \
+  --out "$out" --csv "${out%.md}.csv" &
+pids+=($!)
+status=0
+wait "$!" || status=$?
+exit "$status"
