@@ -282,20 +282,36 @@ public static class NetlinkDiagParser
 
     private static class ThrowHelper
     {
+        /// <summary>
+        /// The kernel sends -errno with errno in 1..MAX_ERRNO (include/linux/err.h). Any other
+        /// value in NLMSG_ERROR or NLMSG_DONE (positive, below -4095, or int.MinValue, which has no negation)
+        /// is not an errno: it is reported as EPROTO, so that Errno stays positive and the reason
+        /// label keeps a bounded set of values. Found by fuzzing (tests/Collectors.Tests/Fuzzing).
+        /// </summary>
+        private const int MaxErrno = 4095;
+
+        private const int EPROTO = 71;
+
         [DoesNotReturn]
-        public static void DumpFailed(int errno) =>
+        public static void DumpFailed(int errno)
+        {
+            errno = errno is > 0 and <= MaxErrno ? errno : EPROTO;
             throw new CollectorException(
                 NetlinkCollector.CollectorName,
                 CollectorErrorKind.DumpFailed,
                 errno,
                 $"sock_diag dump failed midway ({CollectorException.Describe(errno)})");
+        }
 
         [DoesNotReturn]
-        public static void DumpRefused(int errno) =>
+        public static void DumpRefused(int errno)
+        {
+            errno = errno is > 0 and <= MaxErrno ? errno : EPROTO;
             throw new CollectorException(
                 NetlinkCollector.CollectorName,
                 CollectorErrorKind.DumpRefused,
                 errno,
                 $"the kernel refused the sock_diag dump ({CollectorException.Describe(errno)})");
+        }
     }
 }
