@@ -42,6 +42,9 @@ internal sealed class Poller : IDisposable
     private readonly DescriptorUsageReader _descriptors;
     private readonly string _procRoot;
 
+    /// <summary>One table for every poll: nothing keeps a poll's records once the next begins (results hold counts, not records).</summary>
+    private readonly SocketTable _table = new(4096);
+
     /// <param name="options">Validated options.</param>
     /// <param name="logger">For the collectors' and resolver's warnings.</param>
     /// <param name="defaultNetns">The command's default when options say nothing: run watches all, check self.</param>
@@ -65,10 +68,11 @@ internal sealed class Poller : IDisposable
 
     public string CollectorName => _namespaces.CollectorName;
 
+    /// <summary>Polls; the outcome's table is reused by the next poll.</summary>
     /// <exception cref="CollectorException">The socket table of this process's namespace, or /proc, could not be read.</exception>
     public PollOutcome Poll(DateTimeOffset at)
     {
-        var table = new SocketTable(4096);
+        var table = _table;
         var hint = SocketCountHint.Read(_procRoot);
         table.EnsureCapacity(hint + (hint / 10) + 256);
         var collection = _namespaces.Collect(table, new CollectRequest { TcpInfoStateMask = TcpInfoStates }, readFacts: true);

@@ -69,4 +69,22 @@ public class FactsTests
         Assert.True(usage.Value.Limit > 0);
         Assert.Null(new DescriptorUsageReader().Read(int.MaxValue));
     }
+
+    [SockWatch.Tests.LiveFact]
+    public void On_procfs_the_descriptor_count_is_the_fd_directory_size_and_agrees_with_a_listing()
+    {
+        Assert.True(DescriptorUsageReader.IsProcFs("/proc"));
+        Assert.False(DescriptorUsageReader.IsProcFs(SockWatch.Tests.Repo.Fixture("proc-owners")));
+        var before = Directory.GetFileSystemEntries($"/proc/{Environment.ProcessId}/fd").Length;
+        var counted = new DescriptorUsageReader().Read(Environment.ProcessId)!.Value.Open;
+        var after = Directory.GetFileSystemEntries($"/proc/{Environment.ProcessId}/fd").Length;
+        Assert.InRange(counted, Math.Min(before, after) - 4, Math.Max(before, after) + 4); // other test threads open and close files
+    }
+
+    [Fact]
+    public void In_a_fixture_tree_the_descriptors_are_counted_by_listing()
+    {
+        var usage = new DescriptorUsageReader(SockWatch.Tests.Repo.Fixture("proc-metrics")).Read(100);
+        Assert.Equal(new DescriptorUsage(8, 1024), usage);
+    }
 }

@@ -66,6 +66,7 @@ internal sealed partial class PollLoop(SockWatchOptions options, PollResultStore
             store.Publish(new PollResult(
                 at, duration, poller.CollectorName, poll.Table.Count, counts, poll.Stats with { Malformed = poll.Malformed }, findings,
                 poll.Ownership.Owners.Count(o => o is null), view, poll.Namespaces.Count));
+            metrics.AfterPublish();
             Report(findings);
             LogPolled(logger, poll.Table.Count, counts[(int)TcpState.CloseWait], counts[(int)TcpState.TimeWait], findings.Count, duration.TotalMilliseconds);
             if (duration > options.PollInterval)
@@ -76,6 +77,7 @@ internal sealed partial class PollLoop(SockWatchOptions options, PollResultStore
         catch (CollectorException e)
         {
             store.Failed(e.Collector, e.Reason);
+            metrics.AfterPublish();
             LogPollFailed(logger, e.Collector, e.Reason, e.Message);
         }
     }

@@ -47,7 +47,9 @@ internal sealed partial class MetricsPipeline : IDisposable
     private readonly MeterProvider _stable;
     private PullExporter _ownerExporter = new();
     private MeterProvider _owners;
-    private (long Version, ExpositionFormat Format, bool Gzip, byte[] Body)? _cache;
+    private readonly Dictionary<(ExpositionFormat Format, bool Gzip), byte[]> _bodies = [];
+    private long _bodiesVersion = -1;
+    private IReadOnlyList<MetricFamily>? _families;
 
     public MetricsPipeline(PollResultStore store, SockWatchOptions options, ILogger<MetricsPipeline> logger)
     {
@@ -152,21 +154,28 @@ internal sealed partial class MetricsPipeline : IDisposable
     }
 
     /// <summary>
-    /// A scrape body in <paramref name="format"/>, gzipped when asked. Served from a cache while
-    /// no poll has been published or failed since: every scraper between two polls gets the same
-    /// bytes, and a flood of scrapes costs one collection per poll.
+    /// A scrape body in <paramref name="format"/>, gzipped when asked. One collection per
+    /// version of the store (a poll published or failed), each format rendered once: every
+    /// scraper between two polls gets the same bytes, and a flood of scrapes costs nothing more.
     /// </summary>
     public byte[] Scrape(ExpositionFormat format, bool gzip)
     {
         var version = _store.Version;
         lock (_gate)
         {
-            if (_cache is { } c && c.Version == version && c.Format == format && c.Gzip == gzip)
+            if (_bodiesVersion != version)
             {
-                return c.Body;
+                _bodies.Clear();
+                _families = null;
+                _bodiesVersion = version;
             }
 
-            var families = Collect();
+            if (_bodies.TryGetValue((format, gzip), out var cached))
+            {
+                return cached;
+            }
+
+            var families = _families ??= Collect();
             using var buffer = new MemoryStream();
             if (gzip)
             {
@@ -179,9 +188,19 @@ internal sealed partial class MetricsPipeline : IDisposable
             }
 
             var body = buffer.ToArray();
-            _cache = (version, format, gzip, body);
+            _bodies[(format, gzip)] = body;
             return body;
         }
+    }
+
+    /// <summary>
+    /// Called on the poll thread after a poll is published or failed: renders what Prometheus
+    /// asks for (OpenMetrics, gzipped; and 0.0.4, gzipped) so that a scrape only copies bytes.
+    /// </summary>
+    public void AfterPublish()
+    {
+        Scrape(ExpositionFormat.OpenMetrics100, gzip: true);
+        Scrape(ExpositionFormat.PrometheusText004, gzip: true);
     }
 
     public void Dispose()

@@ -14,6 +14,15 @@ internal static unsafe partial class Libc
     [LibraryImport(LibraryName, EntryPoint = "setns", SetLastError = true)]
     internal static partial int SetNs(int fd, int nsType);
 
+    /// <summary>PROC_SUPER_MAGIC: statfs's f_type of a proc file system.</summary>
+    internal const long ProcSuperMagic = 0x9fa0;
+
+    /// <summary>struct statfs is 120 bytes on x86_64 and arm64; f_type, a long, comes first.</summary>
+    internal const int StatFsSize = 256;
+
+    [LibraryImport(LibraryName, EntryPoint = "statfs", SetLastError = true)]
+    internal static partial int StatFs(byte* path, byte* buffer);
+
     [LibraryImport(LibraryName, EntryPoint = "fstat", SetLastError = true)]
     internal static partial int FStat(int fd, byte* statBuffer);
 }
