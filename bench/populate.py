@@ -381,7 +381,12 @@ class Builder:
             n -= b
             yield b
 
-    def build_persistent(self):
+    def build_persistent(self, wait_orphans=True):
+        """Listeners, then close_wait with a vanished peer, fin_wait2 pairs, established pairs.
+
+        wait_orphans=False returns without waiting for the orphaned FIN_WAIT2 ends to expire
+        (~1 s; the caller waits once for many builders, as netns_populate.py does).
+        """
         self.open_listeners()
         # 1) close_wait whose peer has gone: the client closes with a 1 s
         #    FIN_WAIT2 lifetime (TCP_LINGER2) and then silently disappears.
@@ -412,7 +417,7 @@ class Builder:
                 self.held.extend(clients)
                 self.held.extend(servers)
         # let the orphaned FIN_WAIT2 ends expire (~1 s) before reporting
-        if last_orphan is not None:
+        if last_orphan is not None and wait_orphans:
             wait = last_orphan + 2.5 - time.monotonic()
             if wait > 0:
                 time.sleep(wait)
@@ -494,6 +499,16 @@ class Builder:
         return made
 
 
+def worker_failed(status, e):
+    """Report `e` on the status pipe (the parent raises it), then die."""
+    try:
+        status.write(json.dumps({"phase": "error", "ok": False,
+                                 "error": "%s: %s" % (type(e).__name__, e)}) + "\n")
+    except OSError:
+        pass
+    os._exit(1)
+
+
 def worker_main(spec, parent_pid, cmd_fd, status_fd, chans=()):
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1):
         signal.signal(sig, signal.SIG_DFL)
@@ -516,13 +531,8 @@ def worker_main(spec, parent_pid, cmd_fd, status_fd, chans=()):
                 n = b.build_time_wait(int(words[1]) if len(words) > 1 else None)
                 status.write(json.dumps({"phase": "tw", "ok": True, "made": n,
                                          "short": b.short}) + "\n")
-    except BaseException as e:  # report, then die
-        try:
-            status.write(json.dumps({"phase": "error", "ok": False,
-                                     "error": "%s: %s" % (type(e).__name__, e)}) + "\n")
-        except OSError:
-            pass
-        os._exit(1)
+    except BaseException as e:
+        worker_failed(status, e)
     os._exit(0)  # command pipe closed: parent is gone
 
 
@@ -564,6 +574,32 @@ def holder_main(index, chan_fd, parent_pid):
 # --------------------------------------------------------------------------
 # parent side
 
+def fork_worker(parent, pipes, k, run):
+    """Fork worker k of `parent`: the child keeps only its own ends of pipes[k]
+    (cmd_r, cmd_w, st_r, st_w: it reads commands and writes status) and calls run(),
+    never returning; the parent closes the child's ends and gets the pid."""
+    cmd_r, cmd_w, st_r, st_w = pipes[k]
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.close(cmd_w)
+            os.close(st_r)
+            for other in parent.children.values():
+                os.close(other["cmd"])
+                os.close(other["status"])
+            for later in pipes[k + 1:]:
+                for fd in later:
+                    os.close(fd)
+            run()
+        finally:
+            os._exit(1)
+    os.close(cmd_r)
+    os.close(st_w)
+    return pid
+
+
 class Parent:
     def __init__(self, args):
         self.args = args
@@ -588,30 +624,17 @@ class Parent:
                 chans[idx] = (a.detach(), b.detach())
         for k, spec in enumerate(specs):
             cmd_r, cmd_w, st_r, st_w = pipes[k]
-            sys.stdout.flush()
-            sys.stderr.flush()
-            pid = os.fork()
-            if pid == 0:
-                try:
-                    os.close(cmd_w)
-                    os.close(st_r)
-                    for other in self.children.values():
-                        os.close(other["cmd"])
-                        os.close(other["status"])
-                    for later in pipes[k + 1:]:
-                        for fd in later:
-                            os.close(fd)
-                    mine = set(spec.get("holders", ()))
-                    for idx, (a, b) in chans.items():
-                        os.close(b)
-                        if idx not in mine:
-                            os.close(a)
-                    worker_main(spec, parent_pid, cmd_r, st_w,
-                                [(idx, chans[idx][0]) for idx in spec.get("holders", ())])
-                finally:
-                    os._exit(1)
-            os.close(cmd_r)
-            os.close(st_w)
+
+            def run(spec=spec, cmd_r=cmd_r, st_w=st_w):
+                mine = set(spec.get("holders", ()))
+                for idx, (a, b) in chans.items():
+                    os.close(b)
+                    if idx not in mine:
+                        os.close(a)
+                worker_main(spec, parent_pid, cmd_r, st_w,
+                            [(idx, chans[idx][0]) for idx in spec.get("holders", ())])
+
+            pid = fork_worker(self, pipes, k, run)
             self.children[pid] = {"cmd": cmd_w, "status": st_r, "buf": b"", "index": spec["index"]}
         for a, b in chans.values():
             os.close(a)
@@ -722,6 +745,31 @@ class Parent:
         if "processes" in plan_summary:
             doc["processes"] = len(self.children) + len(self.holders)
             doc["holders"] = sorted(self.holders)
+        self.publish(doc)
+        return doc
+
+    def serve(self, wake_r, refresh):
+        """Sleep until signalled, for ever: refresh() on SIGUSR1; raise when a worker or holder exits."""
+        status_fds = {c["status"]: pid for pid, c in self.children.items()}
+        while True:
+            if self.refresh_requested:
+                self.refresh_requested = False
+                refresh()
+                continue
+            try:
+                ready, _, _ = select.select([wake_r] + list(status_fds), [], [])
+            except InterruptedError:
+                continue
+            for fd in ready:
+                if fd == wake_r:
+                    os.read(wake_r, 4096)
+                    if self.holders:
+                        self.reap_holders()
+                elif not os.read(fd, 65536):
+                    raise RuntimeError("worker pid %d exited unexpectedly" % status_fds[fd])
+
+    def publish(self, doc):
+        """Print the ready line and write it to --ready-file (atomically)."""
         line = json.dumps(doc, separators=(", ", ": "))
         sys.stdout.write(line + "\n")
         sys.stdout.flush()
@@ -730,7 +778,6 @@ class Parent:
             with open(tmp, "w") as f:
                 f.write(line + "\n")
             os.replace(tmp, self.args.ready_file)
-        return doc
 
     def wait_for_time_wait_expiry(self, planned_tw):
         target = self.tw_started + TIME_WAIT_SECONDS
@@ -743,6 +790,36 @@ class Parent:
             if left <= max(5, planned_tw // 200) or time.monotonic() > deadline:
                 return left
             time.sleep(0.5)
+
+    def take_signals(self):
+        """With --die-with-parent, SIGTERM when the caller exits; SIGTERM, SIGINT and SIGHUP
+        end this process (SystemExit), SIGUSR1 sets refresh_requested. Returns the read end of
+        a pipe that every signal makes readable (for select), or None when the caller is gone."""
+        if self.args.die_with_parent:
+            ppid = os.getppid()
+            set_parent_death_signal(signal.SIGTERM)
+            if os.getppid() != ppid:
+                return None
+
+        def on_term(signum, frame):
+            raise SystemExit(128 + signum)
+
+        def on_usr1(signum, frame):
+            self.refresh_requested = True
+
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(sig, on_term)
+        signal.signal(signal.SIGUSR1, on_usr1)
+        wake_r, wake_w = os.pipe()
+        os.set_blocking(wake_w, False)
+        signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
+        return wake_r
+
+    def finish(self):
+        """Ignore further signals and kill the workers (and holders): the last step of main."""
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(sig, signal.SIG_IGN)
+        self.kill_children()
 
     def kill_children(self):
         for pid in list(self.children) + list(self.holders):
@@ -769,12 +846,17 @@ def prepare_namespace():
     write_sysctl("net.ipv4.tcp_tw_reuse", 0)
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--total", type=int, default=100000, help="approximate number of sockets (default 100000)")
+def add_parent_arguments(ap):
+    """--ready-file and --die-with-parent, which Parent reads."""
     ap.add_argument("--ready-file", help="also write the ready JSON line to this file (atomically)")
     ap.add_argument("--die-with-parent", action="store_true",
                     help="exit when the process that started this one exits (PR_SET_PDEATHSIG)")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--total", type=int, default=100000, help="approximate number of sockets (default 100000)")
+    add_parent_arguments(ap)
     ap.add_argument("--allow-init-netns", action="store_true",
                     help="allow running in the initial network namespace (changes its sysctls!)")
     ap.add_argument("--processes", type=int,
@@ -793,26 +875,10 @@ def main():
               "use 'ip netns exec NAME ...' (or --allow-init-netns)", file=sys.stderr)
         return 2
 
-    if args.die_with_parent:
-        ppid = os.getppid()
-        set_parent_death_signal(signal.SIGTERM)
-        if os.getppid() != ppid:
-            return 1
-
     parent = Parent(args)
-
-    def on_term(signum, frame):
-        raise SystemExit(128 + signum)
-
-    def on_usr1(signum, frame):
-        parent.refresh_requested = True
-
-    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        signal.signal(sig, on_term)
-    signal.signal(signal.SIGUSR1, on_usr1)
-    wake_r, wake_w = os.pipe()
-    os.set_blocking(wake_w, False)
-    signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
+    wake_r = parent.take_signals()
+    if wake_r is None:
+        return 1
 
     try:
         fd_limit = raise_fd_limit()
@@ -834,30 +900,15 @@ def main():
         if doc["total"] < 0.97 * args.total:
             log("warning: only %d sockets visible (asked for %d)" % (doc["total"], args.total))
 
-        status_fds = {c["status"]: pid for pid, c in parent.children.items()}
-        while True:
-            if parent.refresh_requested:
-                parent.refresh_requested = False
-                t = time.monotonic()
-                left = parent.wait_for_time_wait_expiry(summary["time_wait"])
-                if left:
-                    log("%d TIME_WAIT sockets still present before refresh" % left)
-                parent.build_time_wait(summary["time_wait"])
-                parent.announce(summary, time.monotonic() - t, short)
-                continue
-            try:
-                ready, _, _ = select.select([wake_r] + list(status_fds), [], [])
-            except InterruptedError:
-                continue
-            for fd in ready:
-                if fd == wake_r:
-                    os.read(wake_r, 4096)
-                    if parent.holders:
-                        parent.reap_holders()
-                else:
-                    data = os.read(fd, 65536)
-                    if not data:
-                        raise RuntimeError("worker pid %d exited unexpectedly" % status_fds[fd])
+        def refresh():
+            t = time.monotonic()
+            left = parent.wait_for_time_wait_expiry(summary["time_wait"])
+            if left:
+                log("%d TIME_WAIT sockets still present before refresh" % left)
+            parent.build_time_wait(summary["time_wait"])
+            parent.announce(summary, time.monotonic() - t, short)
+
+        parent.serve(wake_r, refresh)
     except SystemExit as e:
         if isinstance(e.code, str):
             sys.stderr.write(e.code + "\n")
@@ -868,9 +919,7 @@ def main():
         log("error: %s: %s" % (type(e).__name__, e))
         return 1
     finally:
-        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-            signal.signal(sig, signal.SIG_IGN)
-        parent.kill_children()
+        parent.finish()
 
 
 if __name__ == "__main__":

@@ -14,15 +14,24 @@ namespace SockWatch.Bench;
 /// Measures one collection at a time, in process, after warm-up: process CPU time (user +
 /// system, getrusage(RUSAGE_SELF), so kernel time spent producing the dump counts), wall
 /// time, and managed bytes allocated. Prints one JSON line per item for bench/bench.py.
-/// Usage: SockWatch.Bench [--iterations N] [--proc-root DIR]
+/// Usage: SockWatch.Bench [--iterations N] [--proc-root DIR] [--items netlink,proc,dotnet_ipglobalproperties]
+///        SockWatch.Bench --ownership [--iterations N]
+///        SockWatch.Bench --netns PATTERN [--netns-dump NAME | --breakdown [--netns-empty NAME]] [--iterations N] (see Netns.cs)
 /// </summary>
 internal static partial class Program
 {
+    private static readonly string[] DefaultItems = ["netlink", "proc", "dotnet_ipglobalproperties"];
+
     private static int Main(string[] args)
     {
         var iterations = 15;
         var procRoot = "/proc";
         var ownership = false;
+        var items = DefaultItems;
+        string? netns = null;
+        string? netnsDump = null;
+        string? netnsEmpty = null;
+        var breakdown = false;
         for (var i = 0; i < args.Length; i++)
         {
             switch (args[i])
@@ -36,10 +45,36 @@ internal static partial class Program
                 case "--ownership":
                     ownership = true;
                     break;
+                case "--items" when i + 1 < args.Length:
+                    items = args[++i].Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+                    break;
+                case "--netns" when i + 1 < args.Length:
+                    netns = args[++i];
+                    break;
+                case "--netns-dump" when i + 1 < args.Length:
+                    netnsDump = args[++i];
+                    break;
+                case "--netns-empty" when i + 1 < args.Length:
+                    netnsEmpty = args[++i];
+                    break;
+                case "--breakdown":
+                    breakdown = true;
+                    break;
                 default:
-                    Console.Error.WriteLine($"SockWatch.Bench: unknown argument '{args[i]}'; accepted: --iterations N, --proc-root DIR, --ownership");
+                    Console.Error.WriteLine($"SockWatch.Bench: unknown argument '{args[i]}'; accepted: --iterations N, --proc-root DIR, --ownership, --items A,B, --netns PATTERN, --netns-dump NAME, --netns-empty NAME, --breakdown");
                     return 2;
             }
+        }
+
+        if (items.Except(DefaultItems).FirstOrDefault() is { } unknown)
+        {
+            Console.Error.WriteLine($"SockWatch.Bench: unknown item '{unknown}'; known: {string.Join(", ", DefaultItems)}");
+            return 2;
+        }
+
+        if (netns is not null)
+        {
+            return Netns(netns, netnsDump, netnsEmpty, breakdown, iterations);
         }
 
         var table = new SocketTable(1024);
@@ -48,18 +83,24 @@ internal static partial class Program
             return Ownership(iterations, procRoot, table);
         }
 
-        using (var netlink = new NetlinkCollector())
+        if (items.Contains("netlink"))
         {
+            using var netlink = new NetlinkCollector();
             Emit("netlink", iterations, () => netlink.Collect(table, CollectRequest.All), () => table.Count);
         }
 
-        using (var proc = new ProcNetTcpCollector(procRoot))
+        if (items.Contains("proc"))
         {
+            using var proc = new ProcNetTcpCollector(procRoot);
             Emit("proc", iterations, () => proc.Collect(table, CollectRequest.All), () => table.Count);
         }
 
-        var connections = 0;
-        Emit("dotnet_ipglobalproperties", iterations, () => connections = IPGlobalProperties.GetIPGlobalProperties().GetActiveTcpConnections().Length, () => connections);
+        if (items.Contains("dotnet_ipglobalproperties"))
+        {
+            var connections = 0;
+            Emit("dotnet_ipglobalproperties", iterations, () => connections = IPGlobalProperties.GetIPGlobalProperties().GetActiveTcpConnections().Length, () => connections);
+        }
+
         return 0;
     }
 
@@ -118,10 +159,10 @@ internal static partial class Program
         static int Count(SocketOwnership o) => o.Owners.Count(x => x is not null);
     }
 
-    private static void Emit(string name, int iterations, Action collect, Func<int> count)
+    private static void Emit(string name, int iterations, Action collect, Func<int> count, int warmups = 3, Dictionary<string, object>? extras = null)
     {
         // Warm-up: JIT, buffer and table growth, hash set capacity. What remains is the steady state.
-        for (var i = 0; i < 3; i++)
+        for (var i = 0; i < warmups; i++)
         {
             collect();
         }
@@ -145,15 +186,20 @@ internal static partial class Program
             alloc.Add(a1 - a0);
         }
 
-        var line = JsonSerializer.Serialize(new Dictionary<string, object>
+        var doc = new Dictionary<string, object>
         {
             ["name"] = name,
             ["sockets"] = count(),
             ["cpu_ms"] = cpu,
             ["wall_ms"] = wall,
             ["alloc_bytes"] = alloc,
-        });
-        Console.WriteLine(line);
+        };
+        foreach (var (key, value) in extras ?? [])
+        {
+            doc[key] = value;
+        }
+
+        Console.WriteLine(JsonSerializer.Serialize(doc));
     }
 
     [StructLayout(LayoutKind.Sequential)]
