@@ -434,7 +434,7 @@ def report(args, run, elapsed, stats, check, started_at, load_start, load_end, w
     L.append("- Machine: %d cores (%s), %s memory, kernel %s; load average %s at the start, %s at the end"
              % (m["nproc"], m["cpu"], m["memory"], m["kernel"], load_start, load_end))
     L.append("- Command: `%s`" % args.command)
-    L.append("- sockwatch: `%s run --listen-address %s --poll-interval 15s`%s; scraped at `%s`"
+    L.append("- sockwatch: `%s run --listen-address %s --poll-interval 15s --netns self`%s; scraped at `%s`"
              % (args.binary, args.sockwatch_url.split("/")[2],
                 " (published from a clean export of %s)" % args.revision[:12] if args.revision else "", path))
     L.append("- node_exporter: `%s --collector.disable-defaults --collector.tcpstat` (%s)"

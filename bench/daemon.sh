@@ -124,8 +124,10 @@ for _ in $(seq 1 1800); do
 done
 [ -s "$work/ready.json" ] || { echo "bench/daemon.sh: population not ready after 180 s" >&2; exit 1; }
 
-# ip netns exec runs the command in place (no fork), so $! is the measured process itself
-ip netns exec "$ns" "$binary" run --listen-address "127.0.0.1:$port_sw" --poll-interval 15s \
+# ip netns exec runs the command in place (no fork), so $! is the measured process itself.
+# --netns self: the population's namespace only, the scope node_exporter's tcpstat has (run as
+# root, the daemon would otherwise watch every namespace of the host, other benchmarks' too).
+ip netns exec "$ns" "$binary" run --listen-address "127.0.0.1:$port_sw" --poll-interval 15s --netns self \
   </dev/null >"$logs/sockwatch.log" 2>&1 &
 pids+=($!)
 sw_pid=$!
