@@ -17,6 +17,7 @@ namespace SockWatch.Agent.Tests.Metrics;
 /// Checked against a golden file, linted by promtool, and held against docs/metrics.md, the
 /// alert rules and the dashboards, so a rename can never silently break an alert or a panel.
 /// </summary>
+[Collection(PipelineCollection.Name)]
 public sealed partial class EveryFamilyTests
 {
     private static readonly string Golden = Repo.Fixture("exposition", "scrape-every-family.txt");

@@ -15,6 +15,7 @@ namespace SockWatch.Agent.Tests.Metrics;
 /// series that stop being reported under cumulative temporality, and prove that the pipeline
 /// neither grows without bound nor falls into the overflow series.
 /// </summary>
+[Collection(PipelineCollection.Name)]
 public sealed class OwnerChurnTests
 {
     private const int DistinctOwners = 10_000;

@@ -121,7 +121,9 @@ internal sealed class WebFixtures : IDisposable
         names.AddEmailAddress("ops@example.org");
         names.AddIpAddress(IPAddress.Parse("192.0.2.7"));
         request.CertificateExtensions.Add(names.Build());
-        using var signed = request.Create(issuer, DateTimeOffset.UtcNow.AddMinutes(-5), DateTimeOffset.UtcNow.AddDays(1), [1, 2, 3, 4]);
+        // Never past the issuer's own end (it was made a moment earlier, from an earlier "now").
+        var notAfter = new DateTimeOffset(issuer.NotAfter.ToUniversalTime());
+        using var signed = request.Create(issuer, DateTimeOffset.UtcNow.AddMinutes(-5), notAfter, [1, 2, 3, 4]);
         return signed.CopyWithPrivateKey(key);
     }
 }
