@@ -7,8 +7,14 @@ using L = SockWatch.Collectors.Interop.NetlinkLayout;
 namespace SockWatch.Collectors;
 
 /// <summary>
-/// Reads the TCP socket table through netlink sock_diag: one dump for AF_INET, then one for
-/// AF_INET6 on the same socket (a second dump before the first one's NLMSG_DONE gets EBUSY).
+/// Reads the TCP socket table through netlink sock_diag. Both families come from one walk of
+/// the kernel's TCP hash table: the legacy TCPDIAG_GETSOCK request, which the kernel answers
+/// for AF_UNSPEC, with tcp_info asked for in the same walk when any state wants it. A walk
+/// visits every socket of the table (on a host whose namespaces share one table, every
+/// namespace's), so it is the cost to save; copying tcp_info out is cheaper than a second walk.
+/// Where the kernel refuses the legacy request, it falls back to one SOCK_DIAG_BY_FAMILY dump
+/// a family (AF_INET, then AF_INET6 on the same socket: a second dump before the first one's
+/// NLMSG_DONE gets EBUSY), each split into the states with tcp_info and those without.
 /// The state set goes to the kernel in idiag_states, so unwanted states are never copied out.
 /// Not thread-safe: one collector per poll loop.
 /// </summary>
@@ -28,6 +34,12 @@ public sealed class NetlinkCollector : ISocketCollector
     private byte[] _buffer;
     private uint _sequence;
 
+    /// <summary>The kernel refused the legacy both-families request once: dump by family from then on.</summary>
+    private bool _legacyRefused;
+
+    /// <summary>Whether the kernel has an AF_INET6 sock_diag handler; asked once, when first needed.</summary>
+    private bool? _hasIpv6;
+
     public NetlinkCollector()
         : this(L.ReceiveBufferLength)
     {
@@ -41,6 +53,16 @@ public sealed class NetlinkCollector : ISocketCollector
 
     /// <summary>How many times a family's dump was redone after a truncated datagram (over the collector's life).</summary>
     public int TruncationRetries { get; private set; }
+
+    /// <summary>How the last collection read the table: one walk for both families, or dumps by family.</summary>
+    public bool LastCollectWasOneWalk { get; private set; }
+
+    /// <summary>For tests: behave as on a kernel that refuses the legacy request.</summary>
+    internal bool LegacyRefused
+    {
+        get => _legacyRefused;
+        set => _legacyRefused = value;
+    }
 
     public string Name => CollectorName;
 
@@ -62,16 +84,26 @@ public sealed class NetlinkCollector : ISocketCollector
         try
         {
             Open();
-            if (request.IncludeIpv4)
+            LastCollectWasOneWalk = false;
+            if (request.IncludeIpv4 && request.IncludeIpv6 && !_legacyRefused
+                && Dump(table, DumpShape.BothFamilies, mask, infoMask != 0 ? L.ExtInfo : (byte)0, infoMask, ref total))
             {
-                DumpFamily(table, Libc.AddressFamilies.AF_INET, plainMask, infoMask, ref total);
+                LastCollectWasOneWalk = true;
+                if (!HasIpv6())
+                {
+                    missing.Add(SocketFamily.Inet6);
+                }
             }
-
-            if (request.IncludeIpv6)
+            else
             {
+                if (request.IncludeIpv4)
+                {
+                    DumpFamily(table, DumpShape.Inet, plainMask, infoMask, ref total);
+                }
+
                 // A host without IPv6 has no AF_INET6 handler: the dump is refused with ENOENT
                 // or EAFNOSUPPORT. That is "no data", not a failure, and IPv4 stands on its own.
-                if (!DumpFamily(table, Libc.AddressFamilies.AF_INET6, plainMask, infoMask, ref total))
+                if (request.IncludeIpv6 && !DumpFamily(table, DumpShape.Inet6, plainMask, infoMask, ref total))
                 {
                     missing.Add(SocketFamily.Inet6);
                 }
@@ -121,12 +153,7 @@ public sealed class NetlinkCollector : ISocketCollector
     /// <summary>Builds a SOCK_DIAG_BY_FAMILY dump request (nlmsghdr + inet_diag_req_v2, 72 bytes).</summary>
     internal static void BuildRequest(Span<byte> request, byte family, uint stateMask, byte ext, uint sequence)
     {
-        request[..L.RequestLength].Clear();
-        MemoryMarshal.Write(request, (uint)L.RequestLength);                      // nlmsg_len
-        MemoryMarshal.Write(request[4..], L.SOCK_DIAG_BY_FAMILY);                  // nlmsg_type
-        MemoryMarshal.Write(request[6..], (ushort)(L.NLM_F_REQUEST | L.NLM_F_DUMP)); // 0x301
-        MemoryMarshal.Write(request[8..], sequence);                               // nlmsg_seq
-        // nlmsg_pid stays 0: the kernel fills in our port id.
+        WriteDumpHeader(request, L.RequestLength, L.SOCK_DIAG_BY_FAMILY, sequence);
         var req = request[L.NlMsgHeaderLength..];
         req[0] = family;              // sdiag_family
         req[1] = L.IPPROTO_TCP;       // sdiag_protocol
@@ -137,21 +164,82 @@ public sealed class NetlinkCollector : ISocketCollector
         BinaryPrimitives.WriteUInt32LittleEndian(req[(8 + 44)..], L.INET_DIAG_NOCOOKIE);
     }
 
+    /// <summary>
+    /// Builds a TCPDIAG_GETSOCK dump request (nlmsghdr + the legacy inet_diag_req, 76 bytes):
+    /// the kernel forces AF_UNSPEC, so both families come from one walk.
+    /// </summary>
+    internal static void BuildLegacyRequest(Span<byte> request, uint stateMask, byte ext, uint sequence)
+    {
+        WriteDumpHeader(request, L.LegacyRequestLength, L.TCPDIAG_GETSOCK, sequence);
+        var req = request[L.NlMsgHeaderLength..];
+        req[0] = 0;                   // idiag_family: AF_UNSPEC (the kernel sets it anyway)
+        req[3] = ext;                 // idiag_ext
+        // id at 4: no ports, no addresses, no interface; cookie = NOCOOKIE.
+        BinaryPrimitives.WriteUInt32LittleEndian(req[(4 + 40)..], L.INET_DIAG_NOCOOKIE);
+        BinaryPrimitives.WriteUInt32LittleEndian(req[(4 + 44)..], L.INET_DIAG_NOCOOKIE);
+        MemoryMarshal.Write(req[52..], stateMask); // idiag_states; idiag_dbs at 56 stays 0
+    }
+
+    /// <summary>Zeroes a request of <paramref name="length"/> bytes and writes its nlmsghdr for a dump.</summary>
+    private static void WriteDumpHeader(Span<byte> request, int length, ushort type, uint sequence)
+    {
+        request[..length].Clear();
+        MemoryMarshal.Write(request, (uint)length);                                // nlmsg_len
+        MemoryMarshal.Write(request[4..], type);                                   // nlmsg_type
+        MemoryMarshal.Write(request[6..], (ushort)(L.NLM_F_REQUEST | L.NLM_F_DUMP)); // 0x301
+        MemoryMarshal.Write(request[8..], sequence);                               // nlmsg_seq
+        // nlmsg_pid stays 0: the kernel fills in our port id.
+    }
+
+    /// <summary>Which request a dump sends.</summary>
+    private enum DumpShape
+    {
+        /// <summary>TCPDIAG_GETSOCK: both families in one walk.</summary>
+        BothFamilies,
+
+        /// <summary>SOCK_DIAG_BY_FAMILY for AF_INET.</summary>
+        Inet,
+
+        /// <summary>SOCK_DIAG_BY_FAMILY for AF_INET6.</summary>
+        Inet6,
+    }
+
     /// <summary>One family: the states without tcp_info, then those with it.</summary>
     /// <returns>False when the kernel has no handler for the family (no IPv6 on this host).</returns>
-    private bool DumpFamily(SocketTable table, byte family, uint plainMask, uint infoMask, ref NetlinkDumpStats total)
+    private bool DumpFamily(SocketTable table, DumpShape shape, uint plainMask, uint infoMask, ref NetlinkDumpStats total)
     {
-        if (plainMask != 0 && !Dump(table, family, plainMask, 0, ref total))
+        if (plainMask != 0 && !Dump(table, shape, plainMask, 0, infoMask, ref total))
         {
             return false;
         }
 
-        return infoMask == 0 || Dump(table, family, infoMask, L.ExtInfo, ref total);
+        return infoMask == 0 || Dump(table, shape, infoMask, L.ExtInfo, infoMask, ref total);
     }
 
-    private bool Dump(SocketTable table, byte family, uint mask, byte ext, ref NetlinkDumpStats total)
+    /// <summary>
+    /// Whether the kernel has an AF_INET6 handler: a dump for no state at all, which the kernel
+    /// answers at once (it walks nothing) or refuses when IPv6 is absent. Asked once.
+    /// </summary>
+    private bool HasIpv6()
     {
-        Span<byte> request = stackalloc byte[L.RequestLength];
+        if (_hasIpv6 is { } known)
+        {
+            return known;
+        }
+
+        var ignored = default(NetlinkDumpStats);
+        var probe = new SocketTable(1);
+        _hasIpv6 = Dump(probe, DumpShape.Inet6, 0, 0, 0, ref ignored);
+        return _hasIpv6.Value;
+    }
+
+    /// <returns>
+    /// False when the kernel refused the request for want of a handler: the legacy request on
+    /// a kernel without it (remembered), or AF_INET6 on a host without IPv6.
+    /// </returns>
+    private bool Dump(SocketTable table, DumpShape shape, uint mask, byte ext, uint keepInfo, ref NetlinkDumpStats total)
+    {
+        Span<byte> request = stackalloc byte[L.LegacyRequestLength];
         var start = table.Count;
         for (var attempt = 1; ; attempt++)
         {
@@ -166,10 +254,18 @@ public sealed class NetlinkCollector : ISocketCollector
                 }
             }
             var sequence = ++_sequence;
-            BuildRequest(request, family, mask, ext, sequence);
+            if (shape == DumpShape.BothFamilies)
+            {
+                BuildLegacyRequest(request, mask, ext, sequence);
+            }
+            else
+            {
+                BuildRequest(request, (byte)(shape == DumpShape.Inet ? Libc.AddressFamilies.AF_INET : Libc.AddressFamilies.AF_INET6), mask, ext, sequence);
+            }
+
             Open();
             var socket = _socket!;
-            socket.Send(request);
+            socket.Send(request[..(shape == DumpShape.BothFamilies ? L.LegacyRequestLength : L.RequestLength)]);
 
             var stats = default(NetlinkDumpStats);
             var truncatedTo = 0;
@@ -189,16 +285,23 @@ public sealed class NetlinkCollector : ISocketCollector
                         break;
                     }
 
-                    if (NetlinkDiagParser.ParseDatagram(_buffer.AsSpan(0, n), sequence, table, ref stats, _seenCookies) == DumpProgress.Done)
+                    if (NetlinkDiagParser.ParseDatagram(_buffer.AsSpan(0, n), sequence, table, ref stats, _seenCookies, keepInfo) == DumpProgress.Done)
                     {
                         break;
                     }
                 }
             }
-            catch (CollectorException e) when (family == Libc.AddressFamilies.AF_INET6 && e.Kind == CollectorErrorKind.DumpRefused
-                                               && e.Errno is Libc.Errno.ENOENT or Libc.Errno.EAFNOSUPPORT)
+            catch (CollectorException e) when (e.Kind == CollectorErrorKind.DumpRefused
+                                               && (shape == DumpShape.BothFamilies
+                                                   || (shape == DumpShape.Inet6 && e.Errno is Libc.Errno.ENOENT or Libc.Errno.EAFNOSUPPORT)))
             {
+                // A refusal is an NLMSG_ERROR in place of the dump: nothing is left on the socket.
                 table.Truncate(start);
+                if (shape == DumpShape.BothFamilies)
+                {
+                    _legacyRefused = true;
+                }
+
                 return false;
             }
 

@@ -57,12 +57,17 @@ public static class NetlinkDiagParser
     /// cookie) can be reported twice: the first report is kept. Checked here, while the record
     /// is still in cache, rather than in a second pass over the table.
     /// </param>
+    /// <param name="keepInfoStates">
+    /// The states whose tcp_info is kept (a mask of 1 &lt;&lt; state); the rest is dropped, so a
+    /// record carries tcp_info exactly where it was asked for, however the dump fetched it.
+    /// </param>
     internal static DumpProgress ParseDatagram(
         ReadOnlySpan<byte> datagram,
         uint sequence,
         SocketTable table,
         ref NetlinkDumpStats stats,
-        CookieSet? seen)
+        CookieSet? seen,
+        uint keepInfoStates = uint.MaxValue)
     {
         ArgumentNullException.ThrowIfNull(table);
         stats.Datagrams++;
@@ -98,7 +103,7 @@ public static class NetlinkDiagParser
             var payload = message[L.NlMsgHeaderLength..];
             switch (type)
             {
-                case L.SOCK_DIAG_BY_FAMILY:
+                case L.SOCK_DIAG_BY_FAMILY or L.TCPDIAG_GETSOCK:
                     {
                         stats.Messages++;
                         ref var record = ref table.Append();
@@ -111,6 +116,10 @@ public static class NetlinkDiagParser
                         {
                             table.RemoveLast();
                             stats.Duplicates++;
+                        }
+                        else if ((keepInfoStates & (1u << (int)record.State)) == 0)
+                        {
+                            record.TcpInfo = default;
                         }
 
                         break;

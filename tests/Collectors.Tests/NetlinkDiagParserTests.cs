@@ -311,6 +311,49 @@ public class NetlinkDiagParserTests
     }
 
     [Fact]
+    public void The_legacy_request_is_the_60_byte_inet_diag_req_for_both_families()
+    {
+        Span<byte> request = stackalloc byte[76];
+        request.Fill(0xAA); // every byte must be written
+        NetlinkCollector.BuildLegacyRequest(request, 0xFFE, 0x02, 7);
+        byte[] expected =
+        [
+            0x4c, 0, 0, 0, 0x12, 0, 0x01, 0x03, 7, 0, 0, 0, 0, 0, 0, 0, // len 76, type 18, REQUEST|DUMP
+            0, 0, 0, 0x02,                                              // AF_UNSPEC, src_len, dst_len, ext INFO
+            .. new byte[40],                                            // ports, addresses, interface
+            0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,             // cookie NOCOOKIE
+            0xfe, 0x0f, 0, 0,                                           // idiag_states
+            0, 0, 0, 0,                                                 // idiag_dbs
+        ];
+        Assert.Equal(expected, request.ToArray());
+    }
+
+    [Fact]
+    public void Replies_to_the_legacy_request_parse_and_keep_tcp_info_only_where_asked()
+    {
+        const uint seq = 5;
+        var info = new byte[104];
+        BinaryPrimitives.WriteUInt32LittleEndian(info.AsSpan(56), 4321); // last_ack_recv
+        var datagram = new NetlinkMessages()
+            .Message(18, seq, NetlinkMessages.InetDiagMsg(8, 80, 5000, 11, 101, NetlinkMessages.Attribute(2, info)))  // close_wait
+            .Message(18, seq, NetlinkMessages.InetDiagMsg(1, 80, 5001, 12, 102, NetlinkMessages.Attribute(2, info)))  // established
+            .Message(3, seq, new byte[4])
+            .ToArray();
+        var table = new SocketTable();
+        var stats = default(NetlinkDumpStats);
+
+        var progress = NetlinkDiagParser.ParseDatagram(datagram, seq, table, ref stats, seen: null, keepInfoStates: TcpStateMask.Of(TcpState.CloseWait));
+
+        Assert.Equal(DumpProgress.Done, progress);
+        Assert.Equal(2, table.Count);
+        Assert.Equal(0, stats.Malformed);
+        Assert.True(table.Records[0].TcpInfo.IsPresent);
+        Assert.Equal(4321u, table.Records[0].TcpInfo.LastAckReceivedMs);
+        Assert.False(table.Records[1].TcpInfo.IsPresent);
+        Assert.Equal(TcpState.Established, table.Records[1].State);
+    }
+
+    [Fact]
     public void Only_asking_for_close_by_name_walks_the_bind_hash()
     {
         Assert.Equal(0x2080u, NetlinkCollector.KernelStateMask(TcpStateMask.Of(TcpState.Close)));

@@ -9,6 +9,12 @@ internal static partial class Conditions
 
     public static bool IsRoot => IsLinux && GetEuid() == 0;
 
+    /// <summary>Why a live test cannot run here (null: it can): it needs Linux and ss as the oracle.</summary>
+    public static string? LiveSkipReason =>
+        !IsLinux ? "needs Linux: reads the kernel's live socket tables"
+        : FindExecutable("ss") is null ? "needs ss from iproute2 as the oracle (apt-get install iproute2; .ci/run installs it)"
+        : null;
+
     public static string? FindExecutable(string name) =>
         (Environment.GetEnvironmentVariable("PATH") ?? "/usr/sbin:/usr/bin:/sbin:/bin")
             .Split(':', StringSplitOptions.RemoveEmptyEntries)
@@ -23,17 +29,7 @@ internal static partial class Conditions
 /// <summary>A fact that needs Linux and iproute2's ss as the oracle.</summary>
 internal sealed class LiveFactAttribute : FactAttribute
 {
-    public LiveFactAttribute()
-    {
-        if (!Conditions.IsLinux)
-        {
-            Skip = "needs Linux: reads the kernel's live socket tables";
-        }
-        else if (Conditions.FindExecutable("ss") is null)
-        {
-            Skip = "needs ss from iproute2 as the oracle (apt-get install iproute2; .ci/run installs it)";
-        }
-    }
+    public LiveFactAttribute() => Skip = Conditions.LiveSkipReason;
 }
 
 /// <summary>A fact that needs root (network namespaces, cgroups); CI runs as root.</summary>
@@ -46,4 +42,10 @@ internal sealed class RootFactAttribute : FactAttribute
             Skip = "needs root to make network namespaces; CI runs as root";
         }
     }
+}
+
+/// <summary>A theory that needs what <see cref="LiveFactAttribute"/> needs.</summary>
+internal sealed class LiveTheoryAttribute : TheoryAttribute
+{
+    public LiveTheoryAttribute() => Skip = Conditions.LiveSkipReason;
 }

@@ -33,6 +33,14 @@ internal static class NetlinkLayout
     public const int InetDiagReqV2Length = 56;
     public const int RequestLength = NlMsgHeaderLength + InetDiagReqV2Length; // 72
 
+    // The legacy request, nlmsg_type TCPDIAG_GETSOCK (18), struct inet_diag_req (60 bytes):
+    // family u8 @0, src_len u8 @1, dst_len u8 @2, ext u8 @3, id (48 bytes) @4, states u32 @52,
+    // dbs u32 @56. The kernel sets the family to AF_UNSPEC, so one walk of the TCP hash table
+    // reports both families; the replies carry nlmsg_type 18 and the same inet_diag_msg.
+    public const ushort TCPDIAG_GETSOCK = 18;
+    public const int InetDiagReqLength = 60;
+    public const int LegacyRequestLength = NlMsgHeaderLength + InetDiagReqLength; // 76
+
     // struct inet_diag_sockid (48 bytes): sport be16 @0, dport be16 @2, src be32[4] @4,
     // dst be32[4] @20, if u32 @36, cookie u32[2] @40 ([0] low word, [1] high word).
     public const uint INET_DIAG_NOCOOKIE = 0xFFFFFFFF;
