@@ -22,6 +22,13 @@ internal static partial class Program
 {
     private static readonly string[] DefaultItems = ["netlink", "proc", "dotnet_ipglobalproperties"];
 
+    /// <summary>
+    /// Items run only when named: netlink_daemon is the daemon's request (tcp_info for
+    /// close_wait and fin_wait2) in one walk; netlink_by_family the same request as a kernel
+    /// without the legacy request answers it (a dump a family, each split in two).
+    /// </summary>
+    private static readonly string[] ExtraItems = ["netlink_daemon", "netlink_by_family"];
+
     private static int Main(string[] args)
     {
         var iterations = 15;
@@ -66,9 +73,9 @@ internal static partial class Program
             }
         }
 
-        if (items.Except(DefaultItems).FirstOrDefault() is { } unknown)
+        if (items.Except(DefaultItems).Except(ExtraItems).FirstOrDefault() is { } unknown)
         {
-            Console.Error.WriteLine($"SockWatch.Bench: unknown item '{unknown}'; known: {string.Join(", ", DefaultItems)}");
+            Console.Error.WriteLine($"SockWatch.Bench: unknown item '{unknown}'; known: {string.Join(", ", DefaultItems.Concat(ExtraItems))}");
             return 2;
         }
 
@@ -87,6 +94,19 @@ internal static partial class Program
         {
             using var netlink = new NetlinkCollector();
             Emit("netlink", iterations, () => netlink.Collect(table, CollectRequest.All), () => table.Count);
+        }
+
+        var daemonRequest = new CollectRequest { TcpInfoStateMask = TcpStateMask.Of([SockWatch.Core.TcpState.CloseWait, SockWatch.Core.TcpState.FinWait2]) };
+        if (items.Contains("netlink_daemon"))
+        {
+            using var netlink = new NetlinkCollector();
+            Emit("netlink_daemon", iterations, () => netlink.Collect(table, daemonRequest), () => table.Count);
+        }
+
+        if (items.Contains("netlink_by_family"))
+        {
+            using var netlink = new NetlinkCollector { LegacyRefused = true };
+            Emit("netlink_by_family", iterations, () => netlink.Collect(table, daemonRequest), () => table.Count);
         }
 
         if (items.Contains("proc"))

@@ -42,8 +42,11 @@ internal sealed class Poller : IDisposable
     private readonly DescriptorUsageReader _descriptors;
     private readonly string _procRoot;
 
-    /// <summary>One table for every poll: nothing keeps a poll's records once the next begins (results hold counts, not records).</summary>
-    private readonly SocketTable _table = new(4096);
+    /// <summary>
+    /// The table of the current poll, reused by the next one unless <see cref="ReleaseScratch"/>
+    /// let it go: nothing keeps a poll's records once the next begins (results hold counts).
+    /// </summary>
+    private SocketTable? _table;
 
     /// <param name="options">Validated options.</param>
     /// <param name="logger">For the collectors' and resolver's warnings.</param>
@@ -72,8 +75,8 @@ internal sealed class Poller : IDisposable
     /// <exception cref="CollectorException">The socket table of this process's namespace, or /proc, could not be read.</exception>
     public PollOutcome Poll(DateTimeOffset at)
     {
-        var table = _table;
         var hint = SocketCountHint.Read(_procRoot);
+        var table = _table ??= new SocketTable(hint + (hint / 10) + 256);
         table.EnsureCapacity(hint + (hint / 10) + 256);
         var collection = _namespaces.Collect(table, new CollectRequest { TcpInfoStateMask = TcpInfoStates }, readFacts: true);
         var ownership = _owners.Resolve(table, [.. collection.Segments.Select(s => (s.Start, s.Count))]);
@@ -108,6 +111,18 @@ internal sealed class Poller : IDisposable
         }
 
         return new PollOutcome(table, parts, ownership, collection);
+    }
+
+    /// <summary>
+    /// Lets go of what only a poll in progress needs: the socket table (120 bytes a socket)
+    /// and each namespace's scratch. The daemon calls it between polls, which leave it idle for
+    /// nearly the whole interval; the next poll allocates them again. The last outcome's table
+    /// stays valid for whoever holds it.
+    /// </summary>
+    public void ReleaseScratch()
+    {
+        _table = null;
+        _namespaces.ReleaseScratch();
     }
 
     public void Dispose() => _namespaces.Dispose();

@@ -101,6 +101,8 @@ public sealed partial class AutoCollector : ISocketCollector
         }
     }
 
+    public void ReleaseScratch() => _current.ReleaseScratch();
+
     public void Dispose() => _current.Dispose();
 
     [LoggerMessage(EventId = 1001, Level = LogLevel.Warning, Message = "netlink sock_diag unavailable ({Reason}); falling back to /proc/net/tcp and /proc/net/tcp6")]

@@ -58,4 +58,12 @@ public interface ISocketCollector : IDisposable
     /// <summary>Clears <paramref name="table"/> and fills it with the current sockets.</summary>
     /// <exception cref="CollectorException">The table could not be read.</exception>
     CollectionStats Collect(SocketTable table, CollectRequest request);
+
+    /// <summary>
+    /// Lets go of buffers that only a collection in progress needs (a daemon idle between
+    /// polls); the next <see cref="Collect"/> makes them again. Open sockets stay open.
+    /// </summary>
+    void ReleaseScratch()
+    {
+    }
 }

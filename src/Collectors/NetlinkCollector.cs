@@ -31,7 +31,8 @@ public sealed class NetlinkCollector : ISocketCollector
 
     private readonly CookieSet _seenCookies = new();
     private NetlinkSocket? _socket;
-    private byte[] _buffer;
+    private byte[]? _buffer;
+    private int _bufferLength;
     private uint _sequence;
 
     /// <summary>The kernel refused the legacy both-families request once: dump by family from then on.</summary>
@@ -48,7 +49,7 @@ public sealed class NetlinkCollector : ISocketCollector
     /// <summary>For tests: a receive buffer too small for the kernel's datagrams exercises truncation.</summary>
     internal NetlinkCollector(int receiveBufferLength)
     {
-        _buffer = new byte[receiveBufferLength];
+        _bufferLength = receiveBufferLength;
     }
 
     /// <summary>How many times a family's dump was redone after a truncated datagram (over the collector's life).</summary>
@@ -269,12 +270,13 @@ public sealed class NetlinkCollector : ISocketCollector
 
             var stats = default(NetlinkDumpStats);
             var truncatedTo = 0;
+            var buffer = _buffer ??= new byte[_bufferLength];
             try
             {
                 while (true)
                 {
-                    var n = socket.Receive(_buffer);
-                    if (n > _buffer.Length)
+                    var n = socket.Receive(buffer);
+                    if (n > buffer.Length)
                     {
                         // The datagram's tail was discarded, and NLMSG_DONE may have been in it, so
                         // the rest of this dump cannot be followed: drop the socket (and the dump
@@ -285,7 +287,7 @@ public sealed class NetlinkCollector : ISocketCollector
                         break;
                     }
 
-                    if (NetlinkDiagParser.ParseDatagram(_buffer.AsSpan(0, n), sequence, table, ref stats, _seenCookies, keepInfo) == DumpProgress.Done)
+                    if (NetlinkDiagParser.ParseDatagram(buffer.AsSpan(0, n), sequence, table, ref stats, _seenCookies, keepInfo) == DumpProgress.Done)
                     {
                         break;
                     }
@@ -312,10 +314,11 @@ public sealed class NetlinkCollector : ISocketCollector
                 if (attempt >= MaxAttemptsPerFamily)
                 {
                     throw new CollectorException(CollectorName, CollectorErrorKind.Truncated, 0,
-                        $"sock_diag dump: a datagram of {truncatedTo} bytes did not fit a {_buffer.Length}-byte buffer");
+                        $"sock_diag dump: a datagram of {truncatedTo} bytes did not fit a {buffer.Length}-byte buffer");
                 }
 
-                _buffer = new byte[L.Align(truncatedTo) + 4096];
+                _bufferLength = L.Align(truncatedTo) + 4096;
+                _buffer = new byte[_bufferLength];
                 TruncationRetries++;
                 continue;
             }
@@ -332,6 +335,13 @@ public sealed class NetlinkCollector : ISocketCollector
             return true;
         }
     }
+
+    /// <summary>
+    /// The receive buffer goes (64 KiB, one a namespace); the netlink socket stays open, and so
+    /// does the cookie set: probed at random across polls, it costs more in page faults to make
+    /// again each poll than it holds (16 bytes a socket).
+    /// </summary>
+    public void ReleaseScratch() => _buffer = null;
 
     public void Dispose()
     {

@@ -245,3 +245,24 @@ public class NetlinkTcpInfoSplitTests
         Assert.Equal(before, seen.Select(r => r.Cookie).Order()); // the same sockets, each once
     }
 }
+
+public class NetlinkReleaseScratchTests
+{
+    [LiveFact]
+    public void A_netlink_collector_reads_the_same_sockets_after_letting_its_buffer_go()
+    {
+        using var sockets = LoopbackSockets.Create(IPAddress.Loopback);
+        using var netlink = new NetlinkCollector();
+        var before = new SocketTable();
+        var after = new SocketTable();
+        netlink.Collect(before, CollectRequest.All);
+        netlink.ReleaseScratch();
+        netlink.Collect(after, CollectRequest.All);
+
+        var ours = sockets.Expected.Select(e => (e.Local.Port, e.Remote.Port)).ToHashSet();
+        static IEnumerable<ulong> Cookies(SocketTable t, HashSet<(int, int)> ours) =>
+            t.Records.ToArray().Where(r => ours.Contains((r.LocalPort, r.RemotePort))).Select(r => r.Cookie).Order();
+        Assert.Equal(ours.Count, Cookies(after, ours).Count());
+        Assert.Equal(Cookies(before, ours), Cookies(after, ours));
+    }
+}

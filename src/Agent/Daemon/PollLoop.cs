@@ -30,6 +30,7 @@ internal sealed partial class PollLoop(SockWatchOptions options, PollResultStore
         do
         {
             PollOnce(poller, evaluator);
+            ReleaseBetweenPolls(poller);
         }
         while (await WaitForNextTick(timer, stoppingToken).ConfigureAwait(false));
 
@@ -46,6 +47,23 @@ internal sealed partial class PollLoop(SockWatchOptions options, PollResultStore
         {
             return false;
         }
+    }
+
+    /// <summary>
+    /// The daemon sleeps for nearly all of every interval, so what a poll needs only while it
+    /// runs is given back: the poller's scratch (the socket table is 120 bytes a socket), then
+    /// one blocking collection that compacts the large-object heap and returns the free pages
+    /// to the kernel, then the free pages of the C library's arenas. Without the collection,
+    /// arrays whose size follows the socket count leave holes in the large-object heap, which
+    /// is never compacted on its own, and the RSS creeps up. The price is about 10 ms of
+    /// collection a poll at 100,000 sockets and the page faults of the next poll's table
+    /// (bench/results: RSS and CPU with and without).
+    /// </summary>
+    private static void ReleaseBetweenPolls(Poller poller)
+    {
+        poller.ReleaseScratch();
+        GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
+        NativeHeap.Trim();
     }
 
     internal void PollOnce(Poller poller, PollEvaluator evaluator)

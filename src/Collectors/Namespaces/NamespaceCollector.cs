@@ -175,6 +175,16 @@ public sealed partial class NamespaceCollector : IDisposable
         return new NamespaceCollection(segments, vanished, denied, failed);
     }
 
+    /// <summary>Lets go of every collector's scratch and each namespace's table; sockets stay open.</summary>
+    public void ReleaseScratch()
+    {
+        _self.ReleaseScratch();
+        foreach (var other in _others.Values)
+        {
+            other.ReleaseScratch();
+        }
+    }
+
     public void Dispose()
     {
         _self.Dispose();
@@ -204,6 +214,14 @@ public sealed partial class NamespaceCollector : IDisposable
 
         public NamespaceFactsReader Facts { get; } = facts;
 
-        public SocketTable Table { get; } = new(256);
+        private SocketTable? _table;
+
+        public SocketTable Table => _table ??= new(256);
+
+        public void ReleaseScratch()
+        {
+            _table = null;
+            Collector.ReleaseScratch();
+        }
     }
 }

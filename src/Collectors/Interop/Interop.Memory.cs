@@ -1,0 +1,14 @@
+using System.Runtime.InteropServices;
+
+namespace SockWatch.Collectors.Interop;
+
+internal static partial class Libc
+{
+    /// <summary>
+    /// glibc's malloc_trim: gives the free pages of every malloc arena back to the kernel
+    /// (MADV_DONTNEED), not only the top of the main heap as free() does. Returns 1 when some
+    /// memory was released. Absent from other C libraries (musl), hence the guard in the caller.
+    /// </summary>
+    [LibraryImport(LibraryName, EntryPoint = "malloc_trim")]
+    internal static partial int MallocTrim(nuint pad);
+}
