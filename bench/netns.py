@@ -296,6 +296,18 @@ def report(a, r):
         add("| `OwnerResolver.Resolve(table, segments)` | %s | %s |"
             % (fmt(median(p["owners_cpu_ms"])), fmt(median(p["owners_wall_ms"]))))
         add("")
+        add("Managed allocation (GC.GetTotalAllocatedBytes, every thread), MB:")
+        add("")
+        add("| poll | collection | owners | whole poll |")
+        add("|---|---:|---:|---:|")
+        for label, key in (("the process's first", "netns_poll_first"), ("cold with the JIT warm", "netns_poll_cold"),
+                           ("steady (median)", "netns_poll")):
+            it = items.get(key)
+            if it and it.get("collect_alloc_bytes"):
+                mb = lambda xs: "%.1f" % (median(xs) / 1e6)
+                add("| %s | %s | %s | %s |" % (label, mb(it["collect_alloc_bytes"]), mb(it["owners_alloc_bytes"]),
+                                              mb(it["alloc_bytes"])))
+        add("")
 
     if r["breakdown"]:
         add("## The parts, one at a time (`--breakdown`)")

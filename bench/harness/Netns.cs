@@ -225,6 +225,8 @@ internal static partial class Program
             doc["collect_cpu_ms"] = polls.Select(p => p.CollectCpuMs);
             doc["collect_wall_ms"] = polls.Select(p => p.CollectWallMs);
             doc["owners_cpu_ms"] = polls.Select(p => p.OwnersCpuMs);
+            doc["collect_alloc_bytes"] = polls.Select(p => p.CollectAllocBytes);
+            doc["owners_alloc_bytes"] = polls.Select(p => p.OwnersAllocBytes);
             doc["owners_wall_ms"] = polls.Select(p => p.OwnersWallMs);
         }
 
@@ -233,7 +235,8 @@ internal static partial class Program
 
     private sealed record PollParts(
         int TableRows, int Namespaces, int Vanished, int Denied, IReadOnlyList<string> Failed, int Discovered, int Attributed,
-        double DiscoveryCpuMs, double DiscoveryWallMs, double CollectCpuMs, double CollectWallMs, double OwnersCpuMs, double OwnersWallMs);
+        double DiscoveryCpuMs, double DiscoveryWallMs, double CollectCpuMs, double CollectWallMs, double OwnersCpuMs, double OwnersWallMs,
+        long CollectAllocBytes, long OwnersAllocBytes);
 
     /// <summary>One measured run: CPU and wall, managed bytes allocated by every thread, sockets; the parts of a poll.</summary>
     private sealed record Sample(double CpuMs, double WallMs, long AllocBytes, int Sockets, PollParts? Poll = null)
@@ -280,12 +283,15 @@ internal static partial class Program
             NamespaceCollection? collection = null;
             SocketOwnership? ownership = null;
             double collectCpu = 0, collectWall = 0;
+            long collectAlloc = 0;
             var sample = Sample.Measure(
                 () =>
                 {
                     var c0 = CpuMilliseconds();
                     var w0 = Stopwatch.GetTimestamp();
+                    var a0 = GC.GetTotalAllocatedBytes(precise: true);
                     collection = _collector.Collect(Table, DaemonRequest, readFacts: true);
+                    collectAlloc = GC.GetTotalAllocatedBytes(precise: true) - a0;
                     Segments = [.. collection.Segments.Select(s => (s.Start, s.Count))];
                     collectCpu = CpuMilliseconds() - c0;
                     collectWall = Stopwatch.GetElapsedTime(w0).TotalMilliseconds;
@@ -295,7 +301,8 @@ internal static partial class Program
             var parts = new PollParts(
                 Table.Count, collection!.Segments.Count, collection.Vanished, collection.Denied, collection.Failed, _discovered,
                 ownership!.Owners.Count(o => o is not null),
-                _discoveryCpu, _discoveryWall, collectCpu, collectWall, sample.CpuMs - collectCpu, sample.WallMs - collectWall);
+                _discoveryCpu, _discoveryWall, collectCpu, collectWall, sample.CpuMs - collectCpu, sample.WallMs - collectWall,
+                collectAlloc, sample.AllocBytes - collectAlloc);
             return sample with { Poll = parts };
         }
 

@@ -21,9 +21,34 @@ public static class SocketCountHint
         return (int)Math.Min(total, int.MaxValue / 2);
     }
 
-    /// <summary>The number after <paramref name="name"/> on the line that starts with <paramref name="prefix"/>.</summary>
-    internal static long ReadField(string path, ReadOnlySpan<byte> prefix, ReadOnlySpan<byte> name)
+    /// <summary>
+    /// Whether the namespace certainly holds no TCP socket a dump would report: sockstat says
+    /// TCP inuse 0 and tw 0, and sockstat6 says TCP6 inuse 0 (or is absent: no IPv6). The
+    /// counters are exact (per-CPU sums); every hashed socket counts in inuse, listeners and
+    /// connecting ones included, and request sockets need a listener. Bound-only sockets are
+    /// not counted, so a caller that asks for them must dump anyway. False whenever a file
+    /// cannot be read or parsed: then the dump decides.
+    /// </summary>
+    public static bool ShowsNoSockets(string procRoot = "/proc", string netDirectory = "net")
     {
+        var sockstat = Path.Join(procRoot, netDirectory, "sockstat");
+        if (!TryReadField(sockstat, "TCP:"u8, "inuse"u8, out var inuse) || inuse != 0
+            || !TryReadField(sockstat, "TCP:"u8, "tw"u8, out var tw) || tw != 0)
+        {
+            return false;
+        }
+
+        var sockstat6 = Path.Join(procRoot, netDirectory, "sockstat6");
+        return TryReadField(sockstat6, "TCP6:"u8, "inuse"u8, out var inuse6) ? inuse6 == 0 : !File.Exists(sockstat6);
+    }
+
+    /// <summary>The number after <paramref name="name"/> on the line that starts with <paramref name="prefix"/>; 0 when there is none.</summary>
+    internal static long ReadField(string path, ReadOnlySpan<byte> prefix, ReadOnlySpan<byte> name) =>
+        TryReadField(path, prefix, name, out var value) ? value : 0;
+
+    private static bool TryReadField(string path, ReadOnlySpan<byte> prefix, ReadOnlySpan<byte> name, out long value)
+    {
+        value = 0;
         Span<byte> buffer = stackalloc byte[2048];
         int n;
         try
@@ -33,7 +58,7 @@ public static class SocketCountHint
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            return 0;
+            return false;
         }
 
         foreach (var range in buffer[..n].Split((byte)'\n'))
@@ -56,13 +81,13 @@ public static class SocketCountHint
 
                 if (previousWasName)
                 {
-                    return long.TryParse(token, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var v) ? v : 0;
+                    return long.TryParse(token, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out value);
                 }
 
                 previousWasName = token.SequenceEqual(name);
             }
         }
 
-        return 0;
+        return false;
     }
 }

@@ -133,6 +133,26 @@ public sealed class NetworkNamespaceTests : IDisposable
         Assert.All(table.Records.ToArray(), r => Assert.Equal("127.0.0.1", r.LocalAddress.Format(r.Family)));
     }
 
+    [RootFact]
+    public void A_namespace_whose_counters_show_no_socket_is_not_dumped_and_one_that_gains_a_listener_is()
+    {
+        using var quiet = new TestNamespace();
+        var discovered = NamespaceDiscovery.Discover().Where(n => n.Name == quiet.Name).ToList();
+        using var collector = new NamespaceCollector(
+            NamespaceSelection.TryParse(quiet.Name, null, out _)!, CollectorKind.Netlink, "/proc", NullLogger.Instance, () => discovered);
+        var table = new SocketTable();
+
+        var empty = collector.Collect(table, CollectRequest.All, readFacts: false).Segments.Single();
+        Assert.Equal(0, empty.Count);
+        Assert.Equal(0, empty.Stats.Reads); // not a datagram read: sockstat said there was nothing
+
+        using var keep = quiet.Inside(() => ListenerWithClients(0));
+        var busy = collector.Collect(table, CollectRequest.All, readFacts: false).Segments.Single();
+        Assert.Equal(1, busy.Count);
+        Assert.True(busy.Stats.Reads > 0);
+        Assert.Equal(TcpState.Listen, table.Records[0].State);
+    }
+
     public void Dispose() => Directory.Delete(_root, recursive: true);
 
     /// <summary>A listener on 127.0.0.1 and <paramref name="clients"/> connections to it, in the namespace of the calling thread.</summary>

@@ -272,6 +272,42 @@ public class SocketCountHintTests
 
     [Fact]
     public void Missing_files_give_zero() => Assert.Equal(0, SocketCountHint.Read(Repo.Fixture("does-not-exist")));
+
+    /// <param name="sockstat">The sockstat file, or null for none.</param>
+    /// <param name="sockstat6">The sockstat6 file, or null for none (a host without IPv6).</param>
+    [Theory]
+    [InlineData("TCP: inuse 0 orphan 0 tw 0 alloc 0 mem 0\n", "TCP6: inuse 0\n", true)]
+    [InlineData("TCP: inuse 0 orphan 0 tw 0 alloc 0 mem 0\n", null, true)]
+    [InlineData("TCP: inuse 1 orphan 0 tw 0 alloc 1 mem 0\n", "TCP6: inuse 0\n", false)]      // a listener
+    [InlineData("TCP: inuse 0 orphan 0 tw 2 alloc 0 mem 0\n", "TCP6: inuse 0\n", false)]      // time_wait
+    [InlineData("TCP: inuse 0 orphan 0 tw 0 alloc 1 mem 0\n", "TCP6: inuse 1\n", false)]      // IPv6 only
+    [InlineData(null, "TCP6: inuse 0\n", false)]                                               // unreadable: dump
+    [InlineData("TCP: inuse zero tw 0\n", "TCP6: inuse 0\n", false)]                          // unparsable: dump
+    [InlineData("TCP: orphan 0 tw 0\n", "TCP6: inuse 0\n", false)]                            // no inuse field
+    [InlineData("TCP: inuse 0 orphan 0 tw 0 alloc 0 mem 0\n", "TCP6: nothing\n", false)]
+    public void A_namespace_is_empty_only_when_every_counter_says_so(string? sockstat, string? sockstat6, bool empty)
+    {
+        var dir = Directory.CreateTempSubdirectory("sockwatch-sockstat-");
+        try
+        {
+            var net = Directory.CreateDirectory(Path.Combine(dir.FullName, "net")).FullName;
+            if (sockstat is not null)
+            {
+                File.WriteAllText(Path.Combine(net, "sockstat"), "sockets: used 3\n" + sockstat + "UDP: inuse 0 mem 0\n");
+            }
+
+            if (sockstat6 is not null)
+            {
+                File.WriteAllText(Path.Combine(net, "sockstat6"), sockstat6);
+            }
+
+            Assert.Equal(empty, SocketCountHint.ShowsNoSockets(dir.FullName));
+        }
+        finally
+        {
+            dir.Delete(recursive: true);
+        }
+    }
 }
 
 public class ProcDuplicateTests

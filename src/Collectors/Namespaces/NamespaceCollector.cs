@@ -113,12 +113,19 @@ public sealed partial class NamespaceCollector : IDisposable
         }
 
         var results = new (CollectionStats? Stats, NamespaceFacts? Facts, string? Error)[others.Count];
+        // Bound-only sockets are dumped only when asked for by name, and sockstat does not count them.
+        var mayHoldUncounted = (NetlinkCollector.KernelStateMask(request.StateMask) & TcpStateMask.Of(TcpState.BoundInactive)) != 0;
         var entries = NamespaceEntry.RunInEach(others, (ns, i) =>
         {
             var state = _others[ns.Inode];
             try
             {
-                results[i] = (state.Collector.Collect(state.Table, request), readFacts ? state.Facts.Read() : new NamespaceFacts(), null);
+                // A namespace whose counters show no TCP socket is not dumped: where namespaces
+                // share the host's table, a dump walks every socket of the host to find none.
+                var stats = !mayHoldUncounted && SocketCountHint.ShowsNoSockets(_procRoot, ThreadNet)
+                    ? Empty(state)
+                    : state.Collector.Collect(state.Table, request);
+                results[i] = (stats, readFacts ? state.Facts.Read() : new NamespaceFacts(), null);
             }
             catch (CollectorException e)
             {
@@ -173,6 +180,13 @@ public sealed partial class NamespaceCollector : IDisposable
         }
 
         return new NamespaceCollection(segments, vanished, denied, failed);
+    }
+
+    /// <summary>The result of a namespace found empty by its counters: no rows, nothing dumped.</summary>
+    private static CollectionStats Empty(Other state)
+    {
+        state.Table.Clear();
+        return new CollectionStats { Collector = state.Collector.Name };
     }
 
     /// <summary>Lets go of every collector's scratch and each namespace's table; sockets stay open.</summary>
