@@ -76,7 +76,14 @@ internal sealed class Poller : IDisposable
     public PollOutcome Poll(DateTimeOffset at)
     {
         var hint = SocketCountHint.Read(_procRoot);
-        var table = _table ??= new SocketTable(hint + (hint / 10) + 256);
+        if (_table is null)
+        {
+            // Made afresh after a release: its pages are new, so fault them in at once.
+            _table = new SocketTable(hint + (hint / 10) + 256);
+            NativeHeap.Prefault(_table.SpareCapacity);
+        }
+
+        var table = _table;
         table.EnsureCapacity(hint + (hint / 10) + 256);
         var collection = _namespaces.Collect(table, new CollectRequest { TcpInfoStateMask = TcpInfoStates }, readFacts: true);
         var ownership = _owners.Resolve(table, [.. collection.Segments.Select(s => (s.Start, s.Count))]);

@@ -2,7 +2,7 @@ using System.Runtime.InteropServices;
 
 namespace SockWatch.Collectors.Interop;
 
-internal static partial class Libc
+internal static unsafe partial class Libc
 {
     /// <summary>
     /// glibc's malloc_trim: gives the free pages of every malloc arena back to the kernel
@@ -11,4 +11,10 @@ internal static partial class Libc
     /// </summary>
     [LibraryImport(LibraryName, EntryPoint = "malloc_trim")]
     internal static partial int MallocTrim(nuint pad);
+
+    /// <summary>madvise(2) advice: populate (prefault) page tables writable, Linux 5.14+.</summary>
+    internal const int MADV_POPULATE_WRITE = 23;
+
+    [LibraryImport(LibraryName, EntryPoint = "madvise", SetLastError = true)]
+    internal static partial int MAdvise(void* address, nuint length, int advice);
 }
