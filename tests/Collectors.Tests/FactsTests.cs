@@ -53,6 +53,43 @@ public class FactsTests
         Assert.True(facts.Counters.ContainsKey("ListenOverflows"));
     }
 
+    [Fact]
+    public void The_live_facts_are_what_the_files_say()
+    {
+        var facts = new NamespaceFactsReader().Read();
+        var ipv4 = "/proc/sys/net/ipv4/";
+        Assert.Equal(NamespaceFactsReader.ParsePortRange(File.ReadAllText(ipv4 + "ip_local_port_range")), facts.EphemeralPorts);
+        Assert.Equal(long.Parse(File.ReadAllText(ipv4 + "tcp_max_tw_buckets").Trim(), System.Globalization.CultureInfo.InvariantCulture), facts.MaxTimeWaitBuckets);
+        Assert.Equal(int.Parse(File.ReadAllText(ipv4 + "tcp_fin_timeout").Trim(), System.Globalization.CultureInfo.InvariantCulture), facts.FinTimeoutSeconds);
+        Assert.Equal(
+            NamespaceFactsReader.ParseNetstat(File.ReadAllText("/proc/net/netstat"), "TcpExt:").Keys.Order(StringComparer.Ordinal),
+            facts.Counters.Keys.Order(StringComparer.Ordinal));
+    }
+
+    [Fact]
+    public void A_netstat_longer_than_the_first_buffer_is_read_whole()
+    {
+        var root = Directory.CreateTempSubdirectory("sockwatch-facts-");
+        try
+        {
+            var names = Enumerable.Range(0, 3000).Select(i => "Counter" + i).ToList();
+            var text = "TcpExt: " + string.Join(' ', names) + "\nTcpExt: " + string.Join(' ', names.Select((_, i) => i)) + "\n";
+            Assert.True(text.Length > 40_000);
+            Directory.CreateDirectory(Path.Combine(root.FullName, "net"));
+            File.WriteAllText(Path.Combine(root.FullName, "net", "netstat"), text);
+
+            var counters = new NamespaceFactsReader(root.FullName).Read().Counters;
+
+            Assert.Equal(3000, counters.Count);
+            Assert.Equal(2999, counters["Counter2999"]);
+            Assert.Null(new NamespaceFactsReader(root.FullName).Read().EphemeralPorts); // no sysctl files: null, not a failure
+        }
+        finally
+        {
+            root.Delete(recursive: true);
+        }
+    }
+
     [Theory]
     [InlineData("Limit                     Soft Limit           Hard Limit           Units     \nMax open files            1024                 524288               files     \n", 1024L)]
     [InlineData("Max open files            unlimited            unlimited            files\n", null)]

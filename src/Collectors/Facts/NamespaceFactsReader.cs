@@ -115,13 +115,42 @@ public sealed class NamespaceFactsReader(string procRoot = "/proc", string netDi
 
     private static string? ReadText(string path)
     {
+        // Read whole by handle into one pooled buffer: a poll reads these five small files in
+        // every namespace, and File.ReadAllText's stream and reader cost more than the read.
+        // procfs reports a size of 0, so read until a read returns nothing.
+        var buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(16 * 1024);
         try
         {
-            return File.ReadAllText(path);
+            using var handle = File.OpenHandle(path);
+            var length = 0;
+            while (true)
+            {
+                if (length == buffer.Length)
+                {
+                    var bigger = System.Buffers.ArrayPool<byte>.Shared.Rent(buffer.Length * 2);
+                    buffer.AsSpan(0, length).CopyTo(bigger);
+                    System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
+                    buffer = bigger;
+                }
+
+                var n = RandomAccess.Read(handle, buffer.AsSpan(length), length);
+                if (n == 0)
+                {
+                    break;
+                }
+
+                length += n;
+            }
+
+            return System.Text.Encoding.UTF8.GetString(buffer, 0, length);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             return null;
+        }
+        finally
+        {
+            System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
         }
     }
 }
