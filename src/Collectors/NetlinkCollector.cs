@@ -35,9 +35,6 @@ public sealed class NetlinkCollector : ISocketCollector
     private int _bufferLength;
     private uint _sequence;
 
-    /// <summary>The kernel refused the legacy both-families request once: dump by family from then on.</summary>
-    private bool _legacyRefused;
-
     /// <summary>Whether the kernel has an AF_INET6 sock_diag handler; asked once, when first needed.</summary>
     private bool? _hasIpv6;
 
@@ -58,12 +55,11 @@ public sealed class NetlinkCollector : ISocketCollector
     /// <summary>How the last collection read the table: one walk for both families, or dumps by family.</summary>
     public bool LastCollectWasOneWalk { get; private set; }
 
-    /// <summary>For tests: behave as on a kernel that refuses the legacy request.</summary>
-    internal bool LegacyRefused
-    {
-        get => _legacyRefused;
-        set => _legacyRefused = value;
-    }
+    /// <summary>
+    /// The kernel refused the legacy both-families request once: dump by family from then on.
+    /// Tests set it to behave as such a kernel.
+    /// </summary>
+    internal bool LegacyRefused { get; set; }
 
     public string Name => CollectorName;
 
@@ -86,7 +82,7 @@ public sealed class NetlinkCollector : ISocketCollector
         {
             Open();
             LastCollectWasOneWalk = false;
-            if (request.IncludeIpv4 && request.IncludeIpv6 && !_legacyRefused
+            if (request.IncludeIpv4 && request.IncludeIpv6 && !LegacyRefused
                 && Dump(table, DumpShape.BothFamilies, mask, infoMask != 0 ? L.ExtInfo : (byte)0, infoMask, ref total))
             {
                 LastCollectWasOneWalk = true;
@@ -301,7 +297,7 @@ public sealed class NetlinkCollector : ISocketCollector
                 table.Truncate(start);
                 if (shape == DumpShape.BothFamilies)
                 {
-                    _legacyRefused = true;
+                    LegacyRefused = true;
                 }
 
                 return false;

@@ -14,10 +14,13 @@ public static class SocketCountHint
     /// </summary>
     public static int Read(string procRoot = "/proc", string netDirectory = "net")
     {
+        Span<byte> buffer = stackalloc byte[BufferLength];
+        var sockstat = ReadFile(Path.Join(procRoot, netDirectory, "sockstat"), buffer);
         long total = 0;
-        total += ReadField(Path.Join(procRoot, netDirectory, "sockstat"), "TCP:"u8, "inuse"u8);
-        total += ReadField(Path.Join(procRoot, netDirectory, "sockstat"), "TCP:"u8, "tw"u8);
-        total += ReadField(Path.Join(procRoot, netDirectory, "sockstat6"), "TCP6:"u8, "inuse"u8);
+        total += TryParseField(sockstat, "TCP:"u8, "inuse"u8, out var inuse) ? inuse : 0;
+        total += TryParseField(sockstat, "TCP:"u8, "tw"u8, out var tw) ? tw : 0;
+        var sockstat6 = ReadFile(Path.Join(procRoot, netDirectory, "sockstat6"), buffer);
+        total += TryParseField(sockstat6, "TCP6:"u8, "inuse"u8, out var inuse6) ? inuse6 : 0;
         return (int)Math.Min(total, int.MaxValue / 2);
     }
 
@@ -31,39 +34,42 @@ public static class SocketCountHint
     /// </summary>
     public static bool ShowsNoSockets(string procRoot = "/proc", string netDirectory = "net")
     {
-        var sockstat = Path.Join(procRoot, netDirectory, "sockstat");
-        if (!TryReadField(sockstat, "TCP:"u8, "inuse"u8, out var inuse) || inuse != 0
-            || !TryReadField(sockstat, "TCP:"u8, "tw"u8, out var tw) || tw != 0)
+        Span<byte> buffer = stackalloc byte[BufferLength];
+        var sockstat = ReadFile(Path.Join(procRoot, netDirectory, "sockstat"), buffer);
+        if (!TryParseField(sockstat, "TCP:"u8, "inuse"u8, out var inuse) || inuse != 0
+            || !TryParseField(sockstat, "TCP:"u8, "tw"u8, out var tw) || tw != 0)
         {
             return false;
         }
 
-        var sockstat6 = Path.Join(procRoot, netDirectory, "sockstat6");
-        return TryReadField(sockstat6, "TCP6:"u8, "inuse"u8, out var inuse6) ? inuse6 == 0 : !File.Exists(sockstat6);
+        var path6 = Path.Join(procRoot, netDirectory, "sockstat6");
+        var sockstat6 = ReadFile(path6, buffer);
+        return TryParseField(sockstat6, "TCP6:"u8, "inuse"u8, out var inuse6) ? inuse6 == 0 : !File.Exists(path6);
     }
 
-    /// <summary>The number after <paramref name="name"/> on the line that starts with <paramref name="prefix"/>; 0 when there is none.</summary>
-    internal static long ReadField(string path, ReadOnlySpan<byte> prefix, ReadOnlySpan<byte> name) =>
-        TryReadField(path, prefix, name, out var value) ? value : 0;
+    private const int BufferLength = 2048;
 
-    private static bool TryReadField(string path, ReadOnlySpan<byte> prefix, ReadOnlySpan<byte> name, out long value)
+    /// <summary>The file's first <paramref name="buffer"/>-length bytes; empty when it cannot be read.</summary>
+    private static ReadOnlySpan<byte> ReadFile(string path, Span<byte> buffer)
     {
-        value = 0;
-        Span<byte> buffer = stackalloc byte[2048];
-        int n;
         try
         {
             using var handle = File.OpenHandle(path);
-            n = RandomAccess.Read(handle, buffer, 0);
+            return buffer[..RandomAccess.Read(handle, buffer, 0)];
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            return false;
+            return [];
         }
+    }
 
-        foreach (var range in buffer[..n].Split((byte)'\n'))
+    /// <summary>The number after <paramref name="name"/> on the line that starts with <paramref name="prefix"/>.</summary>
+    private static bool TryParseField(ReadOnlySpan<byte> text, ReadOnlySpan<byte> prefix, ReadOnlySpan<byte> name, out long value)
+    {
+        value = 0;
+        foreach (var range in text.Split((byte)'\n'))
         {
-            var line = buffer[..n][range];
+            var line = text[range];
             if (!line.StartsWith(prefix))
             {
                 continue;
