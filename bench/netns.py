@@ -320,7 +320,7 @@ def report(a, r):
             "netns_enter": "one thread; open, fstat and setns into each namespace",
             "netns_socket_open": "the same, and a netlink socket opened and closed in each",
             "netns_dumps": "the same, and one collection in each (the daemon's request: one walk for both families, tcp_info kept for close_wait and fin_wait2)",
-            "netns_facts": "the same, and each namespace's facts (sysctls, TcpExt)",
+            "netns_facts": "the same, and each namespace's facts (sysctls, TcpExt), through files kept open since a first read, as the daemon reads them",
             "owners_steady": "owners of the poll's table, the resolver reused",
             "owners_cold": "owners with a new resolver",
             "copy_into_one_table": "the namespaces' rows appended to one table",

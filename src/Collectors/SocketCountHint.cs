@@ -1,3 +1,5 @@
+using SockWatch.Collectors.Facts;
+
 namespace SockWatch.Collectors;
 
 /// <summary>
@@ -34,17 +36,42 @@ public static class SocketCountHint
     /// </summary>
     public static bool ShowsNoSockets(string procRoot = "/proc", string netDirectory = "net")
     {
-        Span<byte> buffer = stackalloc byte[BufferLength];
-        var sockstat = ReadFile(Path.Join(procRoot, netDirectory, "sockstat"), buffer);
-        if (!TryParseField(sockstat, "TCP:"u8, "inuse"u8, out var inuse) || inuse != 0
-            || !TryParseField(sockstat, "TCP:"u8, "tw"u8, out var tw) || tw != 0)
-        {
-            return false;
-        }
+        using var sockstat = new ProcFile(Path.Join(procRoot, netDirectory, "sockstat"), keepOpen: false);
+        using var sockstat6 = new ProcFile(Path.Join(procRoot, netDirectory, "sockstat6"), keepOpen: false);
+        return ShowsNoSockets(sockstat, sockstat6);
+    }
 
-        var path6 = Path.Join(procRoot, netDirectory, "sockstat6");
-        var sockstat6 = ReadFile(path6, buffer);
-        return TryParseField(sockstat6, "TCP6:"u8, "inuse"u8, out var inuse6) ? inuse6 == 0 : !File.Exists(path6);
+    /// <summary>
+    /// <see cref="ShowsNoSockets(string, string)"/> through files the caller holds (kept open
+    /// from poll to poll, for a namespace watched by a thread that only entered it once).
+    /// </summary>
+    public static bool ShowsNoSockets(ProcFile sockstat, ProcFile sockstat6)
+    {
+        ArgumentNullException.ThrowIfNull(sockstat);
+        ArgumentNullException.ThrowIfNull(sockstat6);
+        var buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(BufferLength);
+        try
+        {
+            var length = sockstat.Read(ref buffer);
+            ReadOnlySpan<byte> text = length < 0 ? [] : buffer.AsSpan(0, length);
+            if (!TryParseField(text, "TCP:"u8, "inuse"u8, out var inuse) || inuse != 0
+                || !TryParseField(text, "TCP:"u8, "tw"u8, out var tw) || tw != 0)
+            {
+                return false;
+            }
+
+            length = sockstat6.Read(ref buffer);
+            if (length < 0)
+            {
+                return !File.Exists(sockstat6.Path); // no IPv6 at all: nothing to count
+            }
+
+            return TryParseField(buffer.AsSpan(0, length), "TCP6:"u8, "inuse"u8, out var inuse6) && inuse6 == 0;
+        }
+        finally
+        {
+            System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
+        }
     }
 
     private const int BufferLength = 2048;

@@ -108,7 +108,7 @@ public sealed partial class NamespaceCollector : IDisposable
         {
             if (!_others.ContainsKey(ns.Inode))
             {
-                _others[ns.Inode] = new Other(CollectorKinds.Create(_kind, _procRoot, _logger, ThreadNet), new NamespaceFactsReader(_procRoot, ThreadNet));
+                _others[ns.Inode] = new Other(CollectorKinds.Create(_kind, _procRoot, _logger, ThreadNet), _procRoot);
             }
         }
 
@@ -122,7 +122,7 @@ public sealed partial class NamespaceCollector : IDisposable
             {
                 // A namespace whose counters show no TCP socket is not dumped: where namespaces
                 // share the host's table, a dump walks every socket of the host to find none.
-                var stats = !mayHoldUncounted && SocketCountHint.ShowsNoSockets(_procRoot, ThreadNet)
+                var stats = !mayHoldUncounted && SocketCountHint.ShowsNoSockets(state.Sockstat, state.Sockstat6)
                     ? Empty(state)
                     : state.Collector.Collect(state.Table, request);
                 results[i] = (stats, readFacts ? state.Facts.Read() : new NamespaceFacts(), null);
@@ -175,7 +175,7 @@ public sealed partial class NamespaceCollector : IDisposable
         var current = others.Select(o => o.Inode).ToHashSet();
         foreach (var inode in _others.Keys.Where(k => !current.Contains(k)).ToList())
         {
-            _others[inode].Collector.Dispose();
+            _others[inode].Dispose();
             _others.Remove(inode);
         }
 
@@ -202,9 +202,10 @@ public sealed partial class NamespaceCollector : IDisposable
     public void Dispose()
     {
         _self.Dispose();
+        _selfFacts.Dispose();
         foreach (var other in _others.Values)
         {
-            other.Collector.Dispose();
+            other.Dispose();
         }
 
         _others.Clear();
@@ -222,11 +223,20 @@ public sealed partial class NamespaceCollector : IDisposable
     [LoggerMessage(EventId = 1104, Level = LogLevel.Warning, Message = "network namespace {Name} could not be read: {Reason}")]
     private static partial void LogNamespaceFailed(ILogger logger, string name, string reason);
 
-    private sealed class Other(ISocketCollector collector, NamespaceFactsReader facts)
+    /// <summary>
+    /// What is kept for one other namespace from poll to poll: its collector (a netlink socket
+    /// made inside it), and its facts and socket counters as files kept open. All of them stay
+    /// bound to that namespace, so they keep it alive: they go when discovery no longer finds it.
+    /// </summary>
+    private sealed class Other(ISocketCollector collector, string procRoot) : IDisposable
     {
         public ISocketCollector Collector { get; } = collector;
 
-        public NamespaceFactsReader Facts { get; } = facts;
+        public NamespaceFactsReader Facts { get; } = new(procRoot, ThreadNet, keepOpen: true);
+
+        public ProcFile Sockstat { get; } = new(Path.Join(procRoot, ThreadNet, "sockstat"), keepOpen: true);
+
+        public ProcFile Sockstat6 { get; } = new(Path.Join(procRoot, ThreadNet, "sockstat6"), keepOpen: true);
 
         private SocketTable? _table;
 
@@ -236,6 +246,14 @@ public sealed partial class NamespaceCollector : IDisposable
         {
             _table = null;
             Collector.ReleaseScratch();
+        }
+
+        public void Dispose()
+        {
+            Collector.Dispose();
+            Facts.Dispose();
+            Sockstat.Dispose();
+            Sockstat6.Dispose();
         }
     }
 }
