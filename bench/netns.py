@@ -251,7 +251,7 @@ def report(a, r):
         add("| %s | %s | %s | %s | %s | %d |" % (label, s, fmt(median(it["cpu_ms"])), fmt(median(it["wall_ms"])),
                                               spread(it["cpu_ms"]), len(it["cpu_ms"])))
 
-    row("**full poll** of `%s` (steady: discovery, setns, dump, facts, owners)" % a.pattern, items.get("netns_poll"))
+    row("**full poll** of `%s` (steady, as the daemon polls: a new table, discovery, setns, dump, facts, owners)" % a.pattern, items.get("netns_poll"))
     row("full poll, the process's first (JIT, %d netlink sockets opened, owners cold)" % n_ns, items.get("netns_poll_first"))
     row("full poll, cold with the JIT warm (new collector and resolver)", items.get("netns_poll_cold"))
     row("**one dump** of `%s`: the `netlink` item, its own process inside it" % a.big_ns, nl)

@@ -279,7 +279,8 @@ internal static partial class Program
 
         public OwnerResolver Owners { get; }
 
-        public SocketTable Table { get; } = new(1024);
+        /// <summary>The poll's table: made afresh for each poll, as the daemon's is (see Run).</summary>
+        public SocketTable Table { get; private set; } = new(1024);
 
         public IReadOnlyList<(int Start, int Count)> Segments { get; private set; } = [];
 
@@ -295,6 +296,13 @@ internal static partial class Program
                     var c0 = CpuMilliseconds();
                     var w0 = Stopwatch.GetTimestamp();
                     var a0 = GC.GetTotalAllocatedBytes(precise: true);
+                    // As the daemon polls (Poller, PollLoop): its scratch was let go after the
+                    // last poll, so the table is made again, sized by this namespace's sockstat
+                    // and faulted in at once, and each namespace's table grows again from empty.
+                    _collector.ReleaseScratch();
+                    var hint = SocketCountHint.Read();
+                    Table = new SocketTable(hint + (hint / 10) + 256);
+                    NativeHeap.Prefault(Table.SpareCapacity);
                     collection = _collector.Collect(Table, DaemonRequest, readFacts: true);
                     collectAlloc = GC.GetTotalAllocatedBytes(precise: true) - a0;
                     Segments = [.. collection.Segments.Select(s => (s.Start, s.Count))];

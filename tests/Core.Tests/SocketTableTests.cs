@@ -29,6 +29,42 @@ public class SocketTableTests
     }
 
     [Fact]
+    public void EnsureCapacity_grows_geometrically_so_segment_by_segment_fills_copy_little()
+    {
+        // NamespaceCollector appends namespace after namespace, making room for each: 200
+        // segments of 500 records must not regrow (and copy) the table 200 times.
+        var table = new SocketTable(256);
+        var growths = 0;
+        for (var segment = 0; segment < 200; segment++)
+        {
+            var before = table.Capacity;
+            table.EnsureCapacity(table.Count + 500);
+            if (table.Capacity != before)
+            {
+                growths++;
+                Assert.True(table.Capacity >= 2 * before, $"grew from {before} to {table.Capacity}");
+            }
+
+            Assert.True(table.Capacity >= table.Count + 500);
+            for (var i = 0; i < 500; i++)
+            {
+                table.Append().Inode = (ulong)((segment * 500) + i);
+            }
+        }
+
+        Assert.InRange(growths, 1, 10); // 256 to 100,000 by doubling: 9
+        Assert.Equal(100_000, table.Count);
+        Assert.Equal(99_999UL, table[99_999].Inode); // the copies kept every record
+        Assert.Equal(12_345UL, table[12_345].Inode);
+
+        var sized = new SocketTable(256);
+        sized.EnsureCapacity(10_000); // far beyond twice: exactly what was asked
+        Assert.Equal(10_000, sized.Capacity);
+        sized.EnsureCapacity(9_000); // already there: unchanged
+        Assert.Equal(10_000, sized.Capacity);
+    }
+
+    [Fact]
     public void Append_returns_a_zeroed_slot_after_reuse()
     {
         var table = new SocketTable();
