@@ -47,9 +47,8 @@ internal sealed partial class MetricsPipeline : IDisposable
     private readonly MeterProvider _stable;
     private PullExporter _ownerExporter = new();
     private MeterProvider _owners;
-    private readonly Dictionary<(ExpositionFormat Format, bool Gzip), byte[]> _bodies = [];
-    private long _bodiesVersion = -1;
-    private IReadOnlyList<MetricFamily>? _families;
+    private volatile Rendered _rendered = new(-1, [], new());
+    private volatile bool _publishing;
 
     public MetricsPipeline(PollResultStore store, SockWatchOptions options, ILogger<MetricsPipeline> logger)
     {
@@ -98,6 +97,7 @@ internal sealed partial class MetricsPipeline : IDisposable
     /// </summary>
     public void BeforePublish()
     {
+        _publishing = true;
         lock (_gate)
         {
             var full = false;
@@ -157,50 +157,72 @@ internal sealed partial class MetricsPipeline : IDisposable
     /// A scrape body in <paramref name="format"/>, gzipped when asked. One collection per
     /// version of the store (a poll published or failed), each format rendered once: every
     /// scraper between two polls gets the same bytes, and a flood of scrapes costs nothing more.
+    /// While the poll thread publishes a poll and renders its bodies, a scrape is answered at
+    /// once with the bodies of the poll before, instead of waiting for the render.
     /// </summary>
     public byte[] Scrape(ExpositionFormat format, bool gzip)
     {
-        var version = _store.Version;
+        var rendered = _rendered;
+        if ((_publishing || rendered.Version == _store.Version) && rendered.Bodies.TryGetValue((format, gzip), out var ready))
+        {
+            return ready;
+        }
+
         lock (_gate)
         {
-            if (_bodiesVersion != version)
+            rendered = _rendered;
+            var version = _store.Version;
+            if (rendered.Version != version)
             {
-                _bodies.Clear();
-                _families = null;
-                _bodiesVersion = version;
+                rendered = new Rendered(version, Collect(), new());
+                _rendered = rendered;
             }
 
-            if (_bodies.TryGetValue((format, gzip), out var cached))
-            {
-                return cached;
-            }
-
-            var families = _families ??= Collect();
-            using var buffer = new MemoryStream();
-            if (gzip)
-            {
-                using var zip = new GZipStream(buffer, CompressionLevel.Fastest, leaveOpen: true);
-                PrometheusTextSerializer.Write(zip, families, format);
-            }
-            else
-            {
-                PrometheusTextSerializer.Write(buffer, families, format);
-            }
-
-            var body = buffer.ToArray();
-            _bodies[(format, gzip)] = body;
-            return body;
+            return rendered.Bodies.GetOrAdd((format, gzip), key => Render(rendered.Families, key.Format, key.Gzip));
         }
     }
 
     /// <summary>
-    /// Called on the poll thread after a poll is published or failed: renders what Prometheus
-    /// asks for (OpenMetrics, gzipped; and 0.0.4, gzipped) so that a scrape only copies bytes.
+    /// Called on the poll thread after a poll is published or failed: collects once and renders
+    /// what Prometheus asks for (OpenMetrics, gzipped; and 0.0.4, gzipped), then swaps them in
+    /// whole, so that a scrape only copies bytes and never finds a version half rendered.
     /// </summary>
     public void AfterPublish()
     {
-        Scrape(ExpositionFormat.OpenMetrics100, gzip: true);
-        Scrape(ExpositionFormat.PrometheusText004, gzip: true);
+        try
+        {
+            lock (_gate)
+            {
+                var families = Collect();
+                var bodies = new System.Collections.Concurrent.ConcurrentDictionary<(ExpositionFormat Format, bool Gzip), byte[]>();
+                foreach (var format in (ExpositionFormat[])[ExpositionFormat.OpenMetrics100, ExpositionFormat.PrometheusText004])
+                {
+                    bodies[(format, true)] = Render(families, format, gzip: true);
+                }
+
+                _rendered = new Rendered(_store.Version, families, bodies);
+            }
+        }
+        finally
+        {
+            _publishing = false;
+        }
+    }
+
+    private static byte[] Render(IReadOnlyList<MetricFamily> families, ExpositionFormat format, bool gzip)
+    {
+        using var buffer = new MemoryStream();
+        if (gzip)
+        {
+            using var zip = new GZipStream(buffer, CompressionLevel.Fastest, leaveOpen: true);
+            PrometheusTextSerializer.Write(zip, families, format);
+        }
+        else
+        {
+            PrometheusTextSerializer.Write(buffer, families, format);
+        }
+
+        return buffer.ToArray();
     }
 
     public void Dispose()
@@ -288,4 +310,10 @@ internal sealed partial class MetricsPipeline : IDisposable
             return ExportResult.Success;
         }
     }
+
+    /// <summary>One version of the store, collected, and its bodies rendered so far.</summary>
+    private sealed record Rendered(
+        long Version,
+        IReadOnlyList<MetricFamily> Families,
+        System.Collections.Concurrent.ConcurrentDictionary<(ExpositionFormat Format, bool Gzip), byte[]> Bodies);
 }
