@@ -291,7 +291,7 @@ def report(a, r):
         disc_c, disc_w = median(p["discovery_cpu_ms"]), median(p["discovery_wall_ms"])
         col_c, col_w = median(p["collect_cpu_ms"]), median(p["collect_wall_ms"])
         add("| discovery (`/proc/*/ns/net`, `/run/netns`, names) | %s | %s |" % (fmt(disc_c), fmt(disc_w)))
-        add("| the rest of `NamespaceCollector.Collect`: a thread, setns, %d dumps, facts, the copy into one table | %s | %s |"
+        add("| the rest of `NamespaceCollector.Collect`: a thread, setns, %d dumps into one table, facts | %s | %s |"
             % (n_ns, fmt(col_c - disc_c), fmt(col_w - disc_w)))
         add("| `OwnerResolver.Resolve(table, segments)` | %s | %s |"
             % (fmt(median(p["owners_cpu_ms"])), fmt(median(p["owners_wall_ms"]))))
@@ -319,11 +319,10 @@ def report(a, r):
             "thread_start_join": "a thread started and joined (one a poll)",
             "netns_enter": "one thread; open, fstat and setns into each namespace",
             "netns_socket_open": "the same, and a netlink socket opened and closed in each",
-            "netns_dumps": "the same, and one collection in each (the daemon's request: one walk for both families, tcp_info kept for close_wait and fin_wait2)",
+            "netns_dumps": "the same, and one collection in each, appended to one table (the daemon's request: one walk for both families, tcp_info kept for close_wait and fin_wait2)",
             "netns_facts": "the same, and each namespace's facts (sysctls, TcpExt), through files kept open since a first read, as the daemon reads them",
             "owners_steady": "owners of the poll's table, the resolver reused",
             "owners_cold": "owners with a new resolver",
-            "copy_into_one_table": "the namespaces' rows appended to one table",
             "netns_poll": "the whole poll again, same process",
             "dump_empty_all": "one dump of a namespace without sockets (CollectRequest.All)",
             "dump_empty_daemon": "the same with the daemon's request",

@@ -153,8 +153,13 @@ internal static partial class Program
         }), () => watched.Count);
 
         var collectors = watched.Select(_ => new NetlinkCollector()).ToArray();
-        var tables = watched.Select(_ => new SocketTable(256)).ToArray();
-        Emit("netns_dumps", iterations, () => NamespaceEntry.RunInEach(watched, (_, i) => collectors[i].Collect(tables[i], DaemonRequest)), () => tables.Sum(t => t.Count), warmups: 1);
+        // As NamespaceCollector reads them: every namespace appended to one table.
+        var shared = new SocketTable(256);
+        Emit("netns_dumps", iterations, () =>
+        {
+            shared.Clear();
+            NamespaceEntry.RunInEach(watched, (_, i) => collectors[i].Append(shared, DaemonRequest));
+        }, () => shared.Count, warmups: 1);
         foreach (var c in collectors)
         {
             c.Dispose();
@@ -173,7 +178,6 @@ internal static partial class Program
         var attributed = 0;
         Emit("owners_steady", iterations, () => attributed = poll.Owners.Resolve(poll.Table, poll.Segments).Owners.Count(o => o is not null), () => attributed);
         Emit("owners_cold", ColdOwnerIterations, () => attributed = new OwnerResolver("/proc", NullLogger.Instance).Resolve(poll.Table, poll.Segments).Owners.Count(o => o is not null), () => attributed, warmups: 1);
-        Emit("copy_into_one_table", iterations, () => CopyAll(tables, poll.Table), () => poll.Table.Count);
         Emit("netns_poll", iterations, () => poll.Run(), () => poll.Table.Count, warmups: 0);
         if (empty is not null)
         {
@@ -185,20 +189,6 @@ internal static partial class Program
         }
 
         return 0;
-    }
-
-    /// <summary>What NamespaceCollector does after the dumps: every namespace's rows appended to the one table.</summary>
-    private static void CopyAll(SocketTable[] tables, SocketTable into)
-    {
-        into.Clear();
-        foreach (var t in tables)
-        {
-            into.EnsureCapacity(into.Count + t.Count);
-            foreach (ref readonly var r in t.Records)
-            {
-                into.Append() = r;
-            }
-        }
     }
 
     private static int CountProcesses() =>
@@ -270,6 +260,7 @@ internal static partial class Program
         private double _discoveryCpu;
         private double _discoveryWall;
         private int _discovered;
+        private int _lastCount;
 
         public FullPoll(NamespaceSelection selection)
         {
@@ -298,12 +289,13 @@ internal static partial class Program
                     var a0 = GC.GetTotalAllocatedBytes(precise: true);
                     // As the daemon polls (Poller, PollLoop): its scratch was let go after the
                     // last poll, so the table is made again, sized by this namespace's sockstat
-                    // and faulted in at once, and each namespace's table grows again from empty.
+                    // or the last poll's count, and faulted in at once.
                     _collector.ReleaseScratch();
-                    var hint = SocketCountHint.Read();
-                    Table = new SocketTable(hint + (hint / 10) + 256);
+                    var expected = Math.Max(SocketCountHint.Read(), _lastCount);
+                    Table = new SocketTable(expected + (expected / 10) + 256);
                     NativeHeap.Prefault(Table.SpareCapacity);
                     collection = _collector.Collect(Table, DaemonRequest, readFacts: true);
+                    _lastCount = Table.Count;
                     collectAlloc = GC.GetTotalAllocatedBytes(precise: true) - a0;
                     Segments = [.. collection.Segments.Select(s => (s.Start, s.Count))];
                     collectCpu = CpuMilliseconds() - c0;

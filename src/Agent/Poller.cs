@@ -47,6 +47,7 @@ internal sealed class Poller : IDisposable
     /// let it go: nothing keeps a poll's records once the next begins (results hold counts).
     /// </summary>
     private SocketTable? _table;
+    private int _lastCount;
 
     /// <param name="options">Validated options.</param>
     /// <param name="logger">For the collectors' and resolver's warnings.</param>
@@ -75,17 +76,20 @@ internal sealed class Poller : IDisposable
     /// <exception cref="CollectorException">The socket table of this process's namespace, or /proc, could not be read.</exception>
     public PollOutcome Poll(DateTimeOffset at)
     {
-        var hint = SocketCountHint.Read(_procRoot);
+        // The sockets to expect: this namespace's counters say how many it holds now; the other
+        // namespaces' are known only from the last poll, whose count is kept across a release.
+        var expected = Math.Max(SocketCountHint.Read(_procRoot), _lastCount);
         if (_table is null)
         {
             // Made afresh after a release: its pages are new, so fault them in at once.
-            _table = new SocketTable(hint + (hint / 10) + 256);
+            _table = new SocketTable(expected + (expected / 10) + 256);
             NativeHeap.Prefault(_table.SpareCapacity);
         }
 
         var table = _table;
-        table.EnsureCapacity(hint + (hint / 10) + 256);
+        table.EnsureCapacity(expected + (expected / 10) + 256);
         var collection = _namespaces.Collect(table, new CollectRequest { TcpInfoStateMask = TcpInfoStates }, readFacts: true);
+        _lastCount = table.Count;
         var ownership = _owners.Resolve(table, [.. collection.Segments.Select(s => (s.Start, s.Count))]);
         var owners = ownership.Owners as SocketOwner?[] ?? [.. ownership.Owners];
         var reasons = ownership.Reasons as UnownedReason[] ?? [.. ownership.Reasons];

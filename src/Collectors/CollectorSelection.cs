@@ -79,14 +79,21 @@ public sealed partial class AutoCollector : ISocketCollector
 
     public CollectionStats Collect(SocketTable table, CollectRequest request)
     {
+        ArgumentNullException.ThrowIfNull(table);
+        table.Clear();
+        return Append(table, request);
+    }
+
+    public CollectionStats Append(SocketTable table, CollectRequest request)
+    {
         if (_fellBack)
         {
-            return _current.Collect(table, request);
+            return _current.Append(table, request);
         }
 
         try
         {
-            return _current.Collect(table, request);
+            return _current.Append(table, request);
         }
         catch (CollectorException e) when (e.Kind is CollectorErrorKind.Syscall or CollectorErrorKind.DumpRefused)
         {
@@ -97,7 +104,7 @@ public sealed partial class AutoCollector : ISocketCollector
             _current.Dispose();
             _current = new ProcNetTcpCollector(_procRoot, _netDirectory);
             _fellBack = true;
-            return _current.Collect(table, request);
+            return _current.Append(table, request);
         }
     }
 

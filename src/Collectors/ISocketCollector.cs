@@ -60,6 +60,27 @@ public interface ISocketCollector : IDisposable
     CollectionStats Collect(SocketTable table, CollectRequest request);
 
     /// <summary>
+    /// Appends the current sockets after the rows <paramref name="table"/> already holds (one
+    /// table for the namespaces of a poll, each namespace a segment of it). On failure the table
+    /// is left as it was. The collectors append in place; this default collects into a table of
+    /// its own and copies.
+    /// </summary>
+    /// <exception cref="CollectorException">The table could not be read.</exception>
+    CollectionStats Append(SocketTable table, CollectRequest request)
+    {
+        ArgumentNullException.ThrowIfNull(table);
+        var own = new SocketTable();
+        var stats = Collect(own, request);
+        table.EnsureCapacity(table.Count + own.Count);
+        foreach (ref readonly var r in own.Records)
+        {
+            table.Append() = r;
+        }
+
+        return stats;
+    }
+
+    /// <summary>
     /// Lets go of buffers that only a collection in progress needs (a daemon idle between
     /// polls); the next <see cref="Collect"/> makes them again. Open sockets stay open.
     /// </summary>

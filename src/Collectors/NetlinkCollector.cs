@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Buffers.Binary;
 using System.Runtime.InteropServices;
 using SockWatch.Collectors.Interop;
@@ -33,6 +34,7 @@ public sealed class NetlinkCollector : ISocketCollector
     private NetlinkSocket? _socket;
     private byte[]? _buffer;
     private int _bufferLength;
+    private int _lastCount;
     private uint _sequence;
 
     /// <summary>Whether the kernel has an AF_INET6 sock_diag handler; asked once, when first needed.</summary>
@@ -69,21 +71,35 @@ public sealed class NetlinkCollector : ISocketCollector
     public CollectionStats Collect(SocketTable table, CollectRequest request)
     {
         ArgumentNullException.ThrowIfNull(table);
-        ArgumentNullException.ThrowIfNull(request);
         table.Clear();
+        return Append(table, request);
+    }
+
+    /// <summary>
+    /// Appends the current sockets after the rows <paramref name="table"/> already holds (a
+    /// table shared by the namespaces of one poll); on failure the table is left as it was.
+    /// The receive buffer is taken from the shared pool for the collection and given back after
+    /// it, so that many collectors used one after another share a few buffers.
+    /// </summary>
+    public CollectionStats Append(SocketTable table, CollectRequest request)
+    {
+        ArgumentNullException.ThrowIfNull(table);
+        ArgumentNullException.ThrowIfNull(request);
+        var appendStart = table.Count;
 
         var mask = KernelStateMask(request.StateMask);
         var infoMask = request.IncludeTcpInfo ? mask : mask & request.TcpInfoStateMask;
         var plainMask = mask & ~infoMask;
         var total = default(NetlinkDumpStats);
-        _seenCookies.Reset(Math.Max(table.Capacity, 1024));
+        _seenCookies.Reset(ExpectedCount(table, appendStart));
         var missing = new List<SocketFamily>(0);
+        _buffer = ArrayPool<byte>.Shared.Rent(_bufferLength);
         try
         {
             Open();
             LastCollectWasOneWalk = false;
             if (request.IncludeIpv4 && request.IncludeIpv6 && !LegacyRefused
-                && Dump(table, DumpShape.BothFamilies, mask, infoMask != 0 ? L.ExtInfo : (byte)0, infoMask, ref total))
+                && Dump(table, appendStart, DumpShape.BothFamilies, mask, infoMask != 0 ? L.ExtInfo : (byte)0, infoMask, ref total))
             {
                 LastCollectWasOneWalk = true;
                 if (!HasIpv6())
@@ -95,12 +111,12 @@ public sealed class NetlinkCollector : ISocketCollector
             {
                 if (request.IncludeIpv4)
                 {
-                    DumpFamily(table, DumpShape.Inet, plainMask, infoMask, ref total);
+                    DumpFamily(table, appendStart, DumpShape.Inet, plainMask, infoMask, ref total);
                 }
 
                 // A host without IPv6 has no AF_INET6 handler: the dump is refused with ENOENT
                 // or EAFNOSUPPORT. That is "no data", not a failure, and IPv4 stands on its own.
-                if (request.IncludeIpv6 && !DumpFamily(table, DumpShape.Inet6, plainMask, infoMask, ref total))
+                if (request.IncludeIpv6 && !DumpFamily(table, appendStart, DumpShape.Inet6, plainMask, infoMask, ref total))
                 {
                     missing.Add(SocketFamily.Inet6);
                 }
@@ -111,9 +127,16 @@ public sealed class NetlinkCollector : ISocketCollector
             // The socket may hold the rest of a failed dump: start the next poll on a fresh one.
             _socket?.Dispose();
             _socket = null;
+            table.Truncate(appendStart);
             throw;
         }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(_buffer);
+            _buffer = null;
+        }
 
+        _lastCount = table.Count - appendStart;
         return new CollectionStats
         {
             Collector = CollectorName,
@@ -203,15 +226,23 @@ public sealed class NetlinkCollector : ISocketCollector
 
     /// <summary>One family: the states without tcp_info, then those with it.</summary>
     /// <returns>False when the kernel has no handler for the family (no IPv6 on this host).</returns>
-    private bool DumpFamily(SocketTable table, DumpShape shape, uint plainMask, uint infoMask, ref NetlinkDumpStats total)
+    private bool DumpFamily(SocketTable table, int appendStart, DumpShape shape, uint plainMask, uint infoMask, ref NetlinkDumpStats total)
     {
-        if (plainMask != 0 && !Dump(table, shape, plainMask, 0, infoMask, ref total))
+        if (plainMask != 0 && !Dump(table, appendStart, shape, plainMask, 0, infoMask, ref total))
         {
             return false;
         }
 
-        return infoMask == 0 || Dump(table, shape, infoMask, L.ExtInfo, infoMask, ref total);
+        return infoMask == 0 || Dump(table, appendStart, shape, infoMask, L.ExtInfo, infoMask, ref total);
     }
+
+    /// <summary>
+    /// How many cookies to make room for: a table filled from empty was sized for the sockets to
+    /// come; an append (one namespace of many in one table) expects about what this collector
+    /// saw last time, and the set grows if there are more.
+    /// </summary>
+    private int ExpectedCount(SocketTable table, int appendStart) =>
+        Math.Max(1024, appendStart == 0 ? Math.Max(table.Capacity, _lastCount) : _lastCount + (_lastCount / 8));
 
     /// <summary>
     /// Whether the kernel has an AF_INET6 handler: a dump for no state at all, which the kernel
@@ -226,7 +257,7 @@ public sealed class NetlinkCollector : ISocketCollector
 
         var ignored = default(NetlinkDumpStats);
         var probe = new SocketTable(1);
-        _hasIpv6 = Dump(probe, DumpShape.Inet6, 0, 0, 0, ref ignored);
+        _hasIpv6 = Dump(probe, 0, DumpShape.Inet6, 0, 0, 0, ref ignored);
         return _hasIpv6.Value;
     }
 
@@ -234,7 +265,7 @@ public sealed class NetlinkCollector : ISocketCollector
     /// False when the kernel refused the request for want of a handler: the legacy request on
     /// a kernel without it (remembered), or AF_INET6 on a host without IPv6.
     /// </returns>
-    private bool Dump(SocketTable table, DumpShape shape, uint mask, byte ext, uint keepInfo, ref NetlinkDumpStats total)
+    private bool Dump(SocketTable table, int appendStart, DumpShape shape, uint mask, byte ext, uint keepInfo, ref NetlinkDumpStats total)
     {
         Span<byte> request = stackalloc byte[L.LegacyRequestLength];
         var start = table.Count;
@@ -242,10 +273,11 @@ public sealed class NetlinkCollector : ISocketCollector
         {
             if (attempt > 1)
             {
-                // Redoing this dump: forget the cookies its failed attempt added.
+                // Redoing this dump: forget the cookies its failed attempt added, and keep those
+                // of what this collection appended before it (the other family's dump).
                 table.Truncate(start);
-                _seenCookies.Reset(Math.Max(table.Capacity, 1024));
-                foreach (ref readonly var r in table.Records)
+                _seenCookies.Reset(ExpectedCount(table, appendStart));
+                foreach (ref readonly var r in table.Records[appendStart..])
                 {
                     _seenCookies.Add(r.Cookie);
                 }
@@ -266,7 +298,7 @@ public sealed class NetlinkCollector : ISocketCollector
 
             var stats = default(NetlinkDumpStats);
             var truncatedTo = 0;
-            var buffer = _buffer ??= new byte[_bufferLength];
+            var buffer = _buffer!;
             try
             {
                 while (true)
@@ -314,7 +346,8 @@ public sealed class NetlinkCollector : ISocketCollector
                 }
 
                 _bufferLength = L.Align(truncatedTo) + 4096;
-                _buffer = new byte[_bufferLength];
+                ArrayPool<byte>.Shared.Return(_buffer!);
+                _buffer = ArrayPool<byte>.Shared.Rent(_bufferLength);
                 TruncationRetries++;
                 continue;
             }
@@ -333,11 +366,13 @@ public sealed class NetlinkCollector : ISocketCollector
     }
 
     /// <summary>
-    /// The receive buffer goes (64 KiB, one a namespace); the netlink socket stays open, and so
-    /// does the cookie set: probed at random across polls, it costs more in page faults to make
-    /// again each poll than it holds (16 bytes a socket).
+    /// Nothing to let go: the receive buffer is the shared pool's between collections, the
+    /// netlink socket stays open, and so does the cookie set: probed at random across polls, it
+    /// costs more in page faults to make again each poll than it holds (16 bytes a socket).
     /// </summary>
-    public void ReleaseScratch() => _buffer = null;
+    public void ReleaseScratch()
+    {
+    }
 
     public void Dispose()
     {

@@ -46,8 +46,18 @@ public sealed class ProcNetTcpCollector : ISocketCollector
     public CollectionStats Collect(SocketTable table, CollectRequest request)
     {
         ArgumentNullException.ThrowIfNull(table);
-        ArgumentNullException.ThrowIfNull(request);
         table.Clear();
+        return Append(table, request);
+    }
+
+    /// <summary>
+    /// Appends the current sockets after the rows <paramref name="table"/> already holds; a
+    /// family that fails takes back what it appended, so on failure the table is as it was.
+    /// </summary>
+    public CollectionStats Append(SocketTable table, CollectRequest request)
+    {
+        ArgumentNullException.ThrowIfNull(table);
+        ArgumentNullException.ThrowIfNull(request);
 
         var missing = new List<SocketFamily>(0);
         var failures = new List<string>(0);

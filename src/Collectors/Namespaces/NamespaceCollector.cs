@@ -112,24 +112,29 @@ public sealed partial class NamespaceCollector : IDisposable
             }
         }
 
-        var results = new (CollectionStats? Stats, NamespaceFacts? Facts, string? Error)[others.Count];
+        // Each namespace appends its rows to the one table, on the entry thread, one after the
+        // other: a segment is where its rows start and how many there are. A namespace that
+        // fails takes back what it appended.
+        var results = new (int Start, int Count, CollectionStats? Stats, NamespaceFacts? Facts, string? Error)[others.Count];
         // Bound-only sockets are dumped only when asked for by name, and sockstat does not count them.
         var mayHoldUncounted = (NetlinkCollector.KernelStateMask(request.StateMask) & TcpStateMask.Of(TcpState.BoundInactive)) != 0;
         var entries = NamespaceEntry.RunInEach(others, (ns, i) =>
         {
             var state = _others[ns.Inode];
+            var start = table.Count;
             try
             {
                 // A namespace whose counters show no TCP socket is not dumped: where namespaces
                 // share the host's table, a dump walks every socket of the host to find none.
                 var stats = !mayHoldUncounted && SocketCountHint.ShowsNoSockets(state.Sockstat, state.Sockstat6)
-                    ? Empty(state)
-                    : state.Collector.Collect(state.Table, request);
-                results[i] = (stats, readFacts ? state.Facts.Read() : new NamespaceFacts(), null);
+                    ? new CollectionStats { Collector = state.Collector.Name }
+                    : state.Collector.Append(table, request);
+                results[i] = (start, table.Count - start, stats, readFacts ? state.Facts.Read() : new NamespaceFacts(), null);
             }
             catch (CollectorException e)
             {
-                results[i] = (null, null, e.Message);
+                table.Truncate(start);
+                results[i] = (start, 0, null, null, e.Message);
             }
         });
 
@@ -154,15 +159,7 @@ public sealed partial class NamespaceCollector : IDisposable
                 continue;
             }
 
-            var start = table.Count;
-            var rows = _others[others[i].Inode].Table.Records;
-            table.EnsureCapacity(start + rows.Length);
-            foreach (ref readonly var r in rows)
-            {
-                table.Append() = r;
-            }
-
-            segments.Add(new NamespaceSegment(others[i], start, rows.Length, stats, results[i].Facts!));
+            segments.Add(new NamespaceSegment(others[i], results[i].Start, results[i].Count, stats, results[i].Facts!));
         }
 
         if (denied > 0 && !_deniedLogged)
@@ -182,14 +179,7 @@ public sealed partial class NamespaceCollector : IDisposable
         return new NamespaceCollection(segments, vanished, denied, failed);
     }
 
-    /// <summary>The result of a namespace found empty by its counters: no rows, nothing dumped.</summary>
-    private static CollectionStats Empty(Other state)
-    {
-        state.Table.Clear();
-        return new CollectionStats { Collector = state.Collector.Name };
-    }
-
-    /// <summary>Lets go of every collector's scratch and each namespace's table; sockets stay open.</summary>
+    /// <summary>Lets go of every collector's scratch; sockets and kept files stay open.</summary>
     public void ReleaseScratch()
     {
         _self.ReleaseScratch();
@@ -238,15 +228,7 @@ public sealed partial class NamespaceCollector : IDisposable
 
         public ProcFile Sockstat6 { get; } = new(Path.Join(procRoot, ThreadNet, "sockstat6"), keepOpen: true);
 
-        private SocketTable? _table;
-
-        public SocketTable Table => _table ??= new(256);
-
-        public void ReleaseScratch()
-        {
-            _table = null;
-            Collector.ReleaseScratch();
-        }
+        public void ReleaseScratch() => Collector.ReleaseScratch();
 
         public void Dispose()
         {
