@@ -13,13 +13,27 @@ Given the running daemon (sockwatch run), node_exporter (tcpstat only) and popul
         all threads, in clock ticks) and VmRSS / VmHWM (/proc/PID/status), and the sockets in
         the namespace (/proc/net/sockstat{,6}: TCP inuse + TCP6 inuse + tw),
     keeps the TIME_WAIT share alive: whenever populate.py announces a new generation it is sent
-        SIGUSR1, so it rebuilds the set as soon as the current one expires (60 s),
+        SIGUSR1, so it rebuilds the set as soon as the current one expires (60 s), and keeps
+        every generation's TIME_WAIT build window (time_wait_{started,done}_monotonic of the
+        ready file, populate.py's time.monotonic(), the same clock as ours),
+    probes sockwatch's latency, unless --probe-interval 0: a thread of its own scrapes the
+        sockwatch URL (the same curl, gzip header and scrape() as above) and the same host's
+        /healthz, in turn, every --probe-interval seconds on average (each gap drawn uniformly
+        from 0.5 to 1.5 intervals, so that the samples' phase against the daemon's 15 s polls
+        is uniform), never while one of the scrapes above is in flight; /healthz reads nothing,
+        so it gives the floor of the HTTP stack and the machine. About once a minute it also
+        fetches sockwatch_last_poll_success_timestamp_seconds (the start of the latest
+        successful poll; not a latency sample), from which every sample's phase in the poll
+        cycle follows, as the polls keep to the interval without drift,
 
 then compares the daemon's sockwatch_tcp_sockets sum with node_exporter's
 node_tcp_connection_states sum at a moment the population is stable, and writes a Markdown
-report (--out) and every sample and scrape as CSV (--csv). Exit status 0 when everything was
-measured (targets are reported as meets / misses only), 1 when a process died or a scrape
-failed.
+report (--out) and every sample, scrape and probe as CSV (--csv). With the probe, the scrape
+latency target is judged on the probe's /metrics p99 (the 15-s scrapes' p99 is reported beside
+it), and every sockwatch scrape or probe over 10 ms is attributed: within a TIME_WAIT rebuild of
+populate.py, within 1 s after a poll started, or neither. Exit status 0 when everything was
+measured (targets are reported as meets / misses only), 1 when a process died or a scrape or
+probe failed.
 """
 
 import argparse
@@ -27,10 +41,12 @@ import datetime
 import json
 import os
 import platform
+import random
 import signal
 import statistics
 import subprocess
 import sys
+import threading
 import time
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -42,6 +58,9 @@ FLAT_PERCENT = 5.0     # our reading of "flat": over the window RSS ends at most
 FLAT_SWING_PERCENT = 10.0   # ... and its max is at most this much above its min
 SEGMENT_SECONDS = 300.0     # CPU is also reported per segment of this length
 PROCS = ("sockwatch", "node_exporter")
+POLL_GAUGE = "sockwatch_last_poll_success_timestamp_seconds"   # Unix time a successful poll started
+ANCHOR_SECONDS = 60.0       # the probe fetches POLL_GAUGE this often
+AFTER_POLL_SECONDS = 1.0    # a slow sample "within 1 s after a poll start"
 
 
 def note(msg):
@@ -97,11 +116,54 @@ def scrape(url, gzip=True):
             "encoding": words[3] if len(words) > 3 else "identity", "error": ""}
 
 
-def fetch(url):
+def timed_scrape(url):
+    """scrape(url), with the monotonic and wall-clock time before it and the monotonic time after
+    it: the curl process's whole life, which holds the request."""
+    wall, mono = time.time(), time.monotonic()
+    r = scrape(url)
+    r["mono"], r["wall"], r["mono_end"] = mono, wall, time.monotonic()
+    return r
+
+
+def fetch(url, compressed=False):
     """The body (uncompressed), or None."""
-    r = subprocess.run(["curl", "-s", "-f", "--max-time", "30", url], stdin=subprocess.DEVNULL,
-                       capture_output=True)
+    argv = ["curl", "-s", "-f", "--max-time", "30"] + (["--compressed"] if compressed else [])
+    r = subprocess.run(argv + [url], stdin=subprocess.DEVNULL, capture_output=True)
     return r.stdout.decode(errors="replace") if r.returncode == 0 else None
+
+
+def url_base(url):
+    """scheme://host:port of a URL."""
+    return "/".join(url.split("/", 3)[:3])
+
+
+def url_path(url):
+    parts = url.split("/", 3)
+    return "/" + (parts[3] if len(parts) > 3 else "")
+
+
+def sched_policies(pid):
+    """{policy name: number of processes} over pid and its descendants (/proc/PID/task/TID/children)."""
+    names = {getattr(os, n): n for n in ("SCHED_OTHER", "SCHED_BATCH", "SCHED_IDLE", "SCHED_FIFO", "SCHED_RR")
+             if hasattr(os, n)}
+    out, todo, seen = {}, [pid], set()
+    while todo:
+        p = todo.pop()
+        if p in seen:
+            continue
+        seen.add(p)
+        try:
+            name = names.get(os.sched_getscheduler(p), "policy %d" % os.sched_getscheduler(p))
+        except OSError:
+            continue
+        out[name] = out.get(name, 0) + 1
+        try:
+            for tid in os.listdir("/proc/%d/task" % p):
+                with open("/proc/%d/task/%s/children" % (p, tid)) as f:
+                    todo.extend(int(x) for x in f.read().split())
+        except (OSError, ValueError):
+            pass
+    return out
 
 
 def metric_sum(text, name, skip=()):
@@ -183,7 +245,15 @@ class Run:
         self.refreshes = 0
         self.died = {}
         self.t0 = None
+        self.t_end = None                         # monotonic end of the measured period
         self.scrape_every = args.scrape_interval
+        self.probes = []           # {t, path, code, ms, bytes, encoding, error, mono, wall, mono_end, cpu_ticks}
+        self.anchors = []          # (monotonic, wall, POLL_GAUGE value) at each fetch of it
+        self.rebuilds = {}         # generation: (time_wait_started_monotonic, time_wait_done_monotonic)
+        self.populate_sched = {}   # {scheduling policy: processes} of populate.py and its workers
+        self.curl_lock = threading.Lock()   # one scrape, probe or gauge fetch at a time
+        self.probe_stop = threading.Event()
+        self.probe_error = None
 
     def keep_time_wait(self):
         doc = read_ready(self.args.ready_file)
@@ -192,6 +262,9 @@ class Run:
         gen = doc.get("generation", 1)
         if self.first_generation is None:
             self.first_generation = doc
+        started, done = doc.get("time_wait_started_monotonic"), doc.get("time_wait_done_monotonic")
+        if gen not in self.rebuilds and started is not None and done is not None:
+            self.rebuilds[gen] = (started, done)
         if gen > self.generations_signalled:
             if self.generations_signalled:
                 self.refreshes += 1
@@ -224,15 +297,80 @@ class Run:
     def scrape(self, p, t):
         if p in self.died:
             return
-        r = scrape(self.urls[p])
+        with self.curl_lock:
+            r = timed_scrape(self.urls[p])
         r["t"] = t
+        r["path"] = url_path(self.urls[p])
         self.scrapes[p].append(r)
         if r["code"] != 200:
             note("%s scrape at +%.0f s: HTTP %s %s" % (p, t, r["code"], r["error"]))
 
+    def fetch_anchor(self, text=None, mono=None, wall=None):
+        """The start of the daemon's latest successful poll (POLL_GAUGE), kept with the times it
+        was asked for; from the given /metrics text, or fetched (curl --compressed, not timed)."""
+        if text is None:
+            with self.curl_lock:
+                mono, wall = time.monotonic(), time.time()
+                text = fetch(url_base(self.args.sockwatch_url) + "/metrics", compressed=True)
+        v = metric_sum(text, POLL_GAUGE) if text else None
+        if v:
+            self.anchors.append((time.monotonic() if mono is None else mono, time.time() if wall is None else wall, v))
+
+    def probe(self, duration):
+        """The latency probe (a thread of its own): sockwatch's URL and /healthz in turn, every
+        --probe-interval seconds on average, until the end of the measured period."""
+        try:
+            a = self.args
+            targets = [(url_path(a.sockwatch_url), a.sockwatch_url), ("/healthz", url_base(a.sockwatch_url) + "/healthz")]
+            rng = random.Random()
+            end = self.t0 + duration
+            due = self.t0 + rng.uniform(0.0, a.probe_interval)
+            next_anchor = self.t0
+            n = failed = 0
+            while not self.probe_stop.is_set() and due < end:
+                if time.monotonic() >= next_anchor:
+                    self.fetch_anchor()
+                    next_anchor = time.monotonic() + ANCHOR_SECONDS
+                if self.probe_stop.wait(max(0.0, due - time.monotonic())):
+                    break
+                if "sockwatch" in self.died:
+                    break
+                path, url = targets[n % len(targets)]
+                n += 1
+                with self.curl_lock:
+                    try:
+                        ticks = cpu_ticks(a.sockwatch_pid)
+                    except (OSError, IndexError, ValueError):
+                        ticks = None
+                    r = timed_scrape(url)
+                    try:
+                        r["cpu_ticks"] = None if ticks is None else cpu_ticks(a.sockwatch_pid) - ticks
+                    except (OSError, IndexError, ValueError):
+                        r["cpu_ticks"] = None
+                r["t"] = r["mono"] - self.t0
+                r["path"] = path
+                self.probes.append(r)
+                if r["code"] != 200:
+                    failed += 1
+                    if failed <= 5:
+                        note("probe of %s at +%.1f s: HTTP %s %s%s" % (path, r["t"], r["code"], r["error"],
+                                                                    " (further failures not shown)" if failed == 5 else ""))
+                # random gaps (0.5 to 1.5 intervals) so that the phase against the poll timer is uniform;
+                # a tick missed (a slow answer, or a scrape holding the lock) is not made up
+                due += a.probe_interval * rng.uniform(0.5, 1.5)
+                while due < time.monotonic():
+                    due += a.probe_interval * rng.uniform(0.5, 1.5)
+        except Exception as e:   # the measurement goes on; the report says the probe stopped
+            self.probe_error = "%s: %s" % (type(e).__name__, e)
+            note("the probe stopped: %s" % self.probe_error)
+
     def measure(self):
         a = self.args
         duration = a.minutes * 60.0
+        try:
+            self.populate_sched = sched_policies(a.populate_pid)
+        except OSError:
+            pass
         self.t0 = time.monotonic()
         events = []   # (offset seconds, order, kind, process)
         k = 0
@@ -254,27 +392,38 @@ class Run:
             k += 1
         self.scrape_every = every
         events.sort()
-        note("measuring for %.1f min: %d scrapes of each, %d samples"
-             % (a.minutes, sum(1 for e in events if e[3] == "sockwatch"), sum(1 for e in events if e[2] == "sample")))
+        note("measuring for %.1f min: %d scrapes of each, %d samples%s"
+             % (a.minutes, sum(1 for e in events if e[3] == "sockwatch"), sum(1 for e in events if e[2] == "sample"),
+                ", a latency probe every %s s" % fmt(a.probe_interval, 2) if a.probe_interval > 0 else ""))
         last_progress = self.t0
-        for offset, _, kind, proc in events:
-            while True:
-                self.keep_time_wait()
-                left = self.t0 + offset - time.monotonic()
-                if left <= 0:
+        prober = None
+        if a.probe_interval > 0:
+            prober = threading.Thread(target=self.probe, args=(duration,), name="probe", daemon=True)
+            prober.start()
+        try:
+            for offset, _, kind, proc in events:
+                while True:
+                    self.keep_time_wait()
+                    left = self.t0 + offset - time.monotonic()
+                    if left <= 0:
+                        break
+                    time.sleep(min(left, 1.0))
+                t = time.monotonic() - self.t0
+                if kind == "sample":
+                    self.sample(t)
+                else:
+                    self.scrape(proc, t)
+                if time.monotonic() - last_progress >= 300:
+                    last_progress = time.monotonic()
+                    note("+%.0f min: %s" % (t / 60.0, self.progress()))
+                if all(p in self.died for p in PROCS):
                     break
-                time.sleep(min(left, 1.0))
-            t = time.monotonic() - self.t0
-            if kind == "sample":
-                self.sample(t)
-            else:
-                self.scrape(proc, t)
-            if time.monotonic() - last_progress >= 300:
-                last_progress = time.monotonic()
-                note("+%.0f min: %s" % (t / 60.0, self.progress()))
-            if all(p in self.died for p in PROCS):
-                break
-        return time.monotonic() - self.t0
+        finally:
+            self.probe_stop.set()
+            if prober is not None:
+                prober.join(30.0)
+        self.t_end = time.monotonic()
+        return self.t_end - self.t0
 
     def progress(self):
         out = []
@@ -305,7 +454,10 @@ class Run:
                 waited = True
             time.sleep(0.5)
         live = namespace_sockets()
+        anchor_mono, anchor_wall = time.monotonic(), time.time()
         sw_text = fetch(metrics_url)
+        if sw_text:   # one more poll-phase anchor (the only one when the probe is off)
+            self.fetch_anchor(sw_text, anchor_mono, anchor_wall)
         ne_text = fetch(a.node_url)
         sw = metric_sum(sw_text, "sockwatch_tcp_sockets") if sw_text else None
         ne = metric_sum(ne_text, "node_tcp_connection_states",
@@ -404,6 +556,57 @@ def summarize(run, window_minutes):
     return out
 
 
+def latency_summary(samples):
+    """Samples, failures, percentiles and how many were over TARGET_SCRAPE_MS, of scrapes or probes."""
+    lat = [x["ms"] for x in samples if x["code"] == 200 and x["ms"] is not None]
+    d = {"n": len(samples), "failed": len(samples) - len(lat),
+         "over": sum(1 for v in lat if v > TARGET_SCRAPE_MS), "max": max(lat) if lat else None}
+    for q in (50, 90, 99, 99.9):
+        d["p%g" % q] = percentile(lat, q)
+    return d
+
+
+def probe_cpu(run, elapsed):
+    """(seconds, % of one core over the run) of sockwatch CPU time while the probe's requests
+    were in flight, or None."""
+    ticks = [x["cpu_ticks"] for x in run.probes if x.get("cpu_ticks") is not None]
+    if not ticks or elapsed <= 0:
+        return None
+    secs = sum(ticks) / float(CLK_TCK)
+    return secs, secs / elapsed * 100.0
+
+
+def attribute(run):
+    """In every scrape and probe with its curl's times: rebuild, the generation whose TIME_WAIT
+    build (populate.py) the curl process overlapped, or None; phase, the seconds since the latest
+    poll start when it began, or None without a POLL_GAUGE anchor; after_poll, whether it
+    overlapped the first AFTER_POLL_SECONDS of a poll. The polls keep to the interval without
+    drift, so any anchor would do; each sample takes the latest one fetched before it."""
+    period = run.args.poll_interval
+    windows = sorted(run.rebuilds.items())
+    anchors = sorted(run.anchors)
+    everything = run.probes + [x for p in PROCS for x in run.scrapes[p]]
+    for r in everything:
+        if "mono" not in r:
+            continue
+        r["rebuild"] = next((g for g, (a, b) in windows if r["mono"] <= b and r["mono_end"] >= a), None)
+        r["phase"] = r["after_poll"] = None
+        if anchors and period > 0:
+            before = [x for x in anchors if x[0] <= r["mono"]]
+            anchor = before[-1] if before else anchors[0]
+            r["phase"] = (r["wall"] - anchor[2]) % period
+            r["after_poll"] = r["phase"] < AFTER_POLL_SECONDS or r["phase"] + (r["mono_end"] - r["mono"]) >= period
+
+
+def anchor_spread_ms(run):
+    """How far the anchors' poll starts stray from the first one's grid (ms), or None."""
+    period = run.args.poll_interval
+    if len(run.anchors) < 2 or period <= 0:
+        return None
+    first = run.anchors[0][2]
+    return max(abs((a[2] - first + period / 2.0) % period - period / 2.0) for a in run.anchors) * 1000.0
+
+
 def cpu_segments(samples):
     """(CPU % of one core, mean load1) per SEGMENT_SECONDS of samples."""
     out, start = [], 0
@@ -490,8 +693,10 @@ def report(args, run, elapsed, stats, check, started_at, load_start, load_end, w
     short = elapsed < 29.5 * 60
     L.append("| target (the daemon issue) | sockwatch | result |")
     L.append("|---|---:|---|")
-    L.append("| average CPU <= %.0f%% of one core | %s | %s |"
-             % (TARGET_CPU_PERCENT, fmt(sw.get("cpu"), 3, "%"), verdict(None if sw.get("cpu") is None else sw["cpu"] <= TARGET_CPU_PERCENT)))
+    pc = probe_cpu(run, elapsed)
+    L.append("| average CPU <= %.0f%% of one core | %s | %s%s |"
+             % (TARGET_CPU_PERCENT, fmt(sw.get("cpu"), 3, "%"), verdict(None if sw.get("cpu") is None else sw["cpu"] <= TARGET_CPU_PERCENT),
+                " (includes serving the latency probe, about %.2f%% by the estimate in the notes)" % pc[1] if pc else ""))
     rss_note = " (run shorter than 30 min: indicative)" if short else ""
     L.append("| RSS <= %.0f MiB after 30 min | %s MiB | %s%s |"
              % (TARGET_RSS_MIB, fmt(sw.get("rss_end"), 1), verdict(None if sw.get("rss_end") is None else sw["rss_end"] <= TARGET_RSS_MIB), rss_note))
@@ -508,11 +713,21 @@ def report(args, run, elapsed, stats, check, started_at, load_start, load_end, w
              "| growth %s%%, swing %s%% (min %s, max %s MiB) | %s%s |"
              % (FLAT_PERCENT, FLAT_SWING_PERCENT, fmt(g, 1), fmt(sw_, 1), fmt(sw.get("rss_win_min"), 1),
                 fmt(sw.get("rss_win_max"), 1), flat, rss_note))
+    pm = latency_summary([x for x in run.probes if x["path"] == path]) if run.probes else None
+    probed = pm is not None and pm["n"] > pm["failed"]
+    if probed:
+        v = pm["p99"]
+        L.append("| scrape < %.0f ms at %s sockets (p99 of the probe's %d `%s` samples, one every %s s on average; "
+                 "see \"Scrape latency, probe\") | %s ms | %s%s |"
+                 % (TARGET_SCRAPE_MS, "{:,}".format(args.sockets), pm["n"] - pm["failed"], path,
+                    fmt(2 * args.probe_interval, 2), fmt(v, 2), verdict(v < TARGET_SCRAPE_MS),
+                    "" if path == "/metrics" else " (path %s, not /metrics)" % path))
     for q in ("p99", "max"):
         v = sw.get(q)
         L.append("| scrape < %.0f ms at %s sockets (%s) | %s ms | %s%s |"
-                 % (TARGET_SCRAPE_MS, "{:,}".format(args.sockets), q, fmt(v, 2),
-                    verdict(None if v is None else v < TARGET_SCRAPE_MS),
+                 % (TARGET_SCRAPE_MS, "{:,}".format(args.sockets),
+                    "%s of the %d %s-s scrapes" % (q, sw["scrapes"] - sw["failed"], fmt(args.scrape_interval, 0)) if probed else q,
+                    fmt(v, 2), verdict(None if v is None else v < TARGET_SCRAPE_MS),
                     "" if path == "/metrics" else " (path %s, not /metrics)" % path))
     L.append("")
     L.append("Socket count check at the end (population stable, the daemon's latest poll taken after it was):")
@@ -543,6 +758,19 @@ def report(args, run, elapsed, stats, check, started_at, load_start, load_end, w
              "poll can fall in the few seconds between one set expiring and the next being built (the "
              "min above). The rebuilding costs CPU in populate.py, not in the measured processes."
              % ("{:,}".format(pop.get("plan", {}).get("time_wait", 0))))
+    pol = run.populate_sched
+    if pol:
+        n = sum(pol.values())
+        mix = ", ".join("%s %d" % kv for kv in sorted(pol.items()))
+        if set(pol) == {"SCHED_IDLE"}:
+            L.append("- populate.py ran in the idle scheduling class (bench/daemon.sh starts it with `chrt --idle 0`; "
+                     "SCHED_IDLE in all its %d processes at the start, by sched_getscheduler), so its bursts, the "
+                     "TIME_WAIT rebuilds above all, only get the CPU time the measured processes and curl leave. "
+                     "What the kernel does for its sockets outside its processes (softirqs, the timers that expire "
+                     "TIME_WAIT sockets) is not under that class." % n)
+        else:
+            L.append("- populate.py's %d processes were not all in the idle scheduling class at the start (%s): its "
+                     "bursts compete for the CPU with the measured processes." % (n, mix))
     L.append("- Sockets are counted from /proc/net/sockstat{,6} (TCP inuse of both families plus tw).")
     L.append("- RSS is VmRSS. \"Growth\" compares the last sample with the first sample of the last window; "
              "\"flat\" is read here as ending at most %.0f%% above the window's first sample and a max at most "
@@ -562,22 +790,130 @@ def report(args, run, elapsed, stats, check, started_at, load_start, load_end, w
         L.append("- The daemon logged %d lines (%s)." % (len(lines), args.sockwatch_log))
     except OSError:
         pass
+    if pc:
+        L.append("- sockwatch also serves the probe (%d requests, below), so its CPU figures above include that: it "
+                 "used %.2f s of CPU while the probe's requests were in flight, %.3f%% of one core over the run "
+                 "(from /proc/PID/stat ticks read around each request: rough, and it takes in any other work of "
+                 "the daemon's at those moments; `--probe-interval 0` measures without the probe)."
+                 % (len(run.probes), pc[0], pc[1]))
     L.append("- Samples and scrapes: `%s` (t_s from the first sample; kind sample: cpu_ticks, rss_kib, "
-             "hwm_kib, sockets, load1 (the 1-minute load average); kind scrape: latency_ms, http_code, bytes)." % os.path.basename(args.csv))
+             "hwm_kib, sockets, load1 (the 1-minute load average); kind scrape: latency_ms, http_code, bytes; kind "
+             "probe: the same, process sockwatch; for scrapes and probes also path, unix_s (wall clock at the start), "
+             "poll_phase_s (seconds since sockwatch's latest poll start), time_wait_rebuild (the populate.py "
+             "generation whose TIME_WAIT build it overlapped) and after_poll (1 if within %s s after a poll start))."
+             % (os.path.basename(args.csv), fmt(AFTER_POLL_SECONDS, 0)))
+    L.extend(probe_section(args, run, elapsed, path))
     return "\n".join(L) + "\n"
 
 
+def probe_section(args, run, elapsed, path):
+    """The "Scrape latency, probe" section and the attribution of the slow samples."""
+    L = [""]
+    L.append("## Scrape latency, probe")
+    L.append("")
+    if not run.probes:
+        L.append("The probe was off (`--probe-interval 0`)%s." % (": %s" % run.probe_error if run.probe_error else ""))
+    else:
+        span = run.probes[-1]["t"] - run.probes[0]["t"]
+        L.append("Besides the %s-s scrapes, a probe scraped sockwatch %d times over %s min, one request every %s s on "
+                 "average (gaps drawn uniformly from %s to %s s, so that the samples' phase against the %s s poll timer "
+                 "is uniform), alternating between `%s` (the URL and `Accept-Encoding: gzip` of the %s-s scrapes) and "
+                 "`/healthz`, with the same curl, never while a %s-s scrape of either exporter was in flight. "
+                 "`/healthz` reads nothing, so its latency is the floor set by the HTTP stack and the machine; "
+                 "what `%s` takes above it is the daemon's own."
+                 % (fmt(args.scrape_interval, 0), len(run.probes), fmt(span / 60.0, 1), fmt(args.probe_interval, 2),
+                    fmt(args.probe_interval * 0.5, 2), fmt(args.probe_interval * 1.5, 2), fmt(args.poll_interval, 0),
+                    path, fmt(args.scrape_interval, 0), fmt(args.scrape_interval, 0), path))
+        if run.probe_error:
+            L.append("")
+            L.append("The probe stopped early: %s." % run.probe_error)
+        L.append("")
+        L.append("| path | samples (failed) | p50 (ms) | p90 (ms) | p99 (ms) | p99.9 (ms) | max (ms) | over %.0f ms |" % TARGET_SCRAPE_MS)
+        L.append("|---|---:|---:|---:|---:|---:|---:|---:|")
+        for p in dict.fromkeys([path, "/healthz"]):
+            d = latency_summary([x for x in run.probes if x["path"] == p])
+            L.append("| `%s` | %d (%d) | %s | %s | %s | %s | %s | %d |"
+                     % (p, d["n"], d["failed"], fmt(d["p50"]), fmt(d["p90"]), fmt(d["p99"]), fmt(d["p99.9"]),
+                        fmt(d["max"]), d["over"]))
+    L.append("")
+    L.append("### Slow sockwatch samples (over %.0f ms): TIME_WAIT rebuild or poll" % TARGET_SCRAPE_MS)
+    L.append("")
+    groups = []
+    if run.probes:
+        for p in dict.fromkeys([path, "/healthz"]):
+            groups.append(("probe `%s`" % p, [x for x in run.probes if x["path"] == p]))
+    groups.append(("%s-s scrapes `%s`" % (fmt(args.scrape_interval, 0), path), run.scrapes["sockwatch"]))
+    L.append("| samples | all | over %.0f ms | in a TIME_WAIT rebuild | within %s s after a poll start | both | neither | poll phase unknown |"
+             % (TARGET_SCRAPE_MS, fmt(AFTER_POLL_SECONDS, 0)))
+    L.append("|---|---:|---:|---:|---:|---:|---:|---:|")
+    slow_all = []
+    for label, xs in groups:
+        slow = [x for x in xs if x["code"] == 200 and x["ms"] is not None and x["ms"] > TARGET_SCRAPE_MS]
+        slow_all += [(label, x) for x in slow]
+        rb = [x for x in slow if x.get("rebuild") is not None]
+        ap = [x for x in slow if x.get("after_poll")]
+        both = [x for x in rb if x.get("after_poll")]
+        neither = [x for x in slow if x.get("rebuild") is None and x.get("after_poll") is False]
+        unknown = [x for x in slow if x.get("rebuild") is None and x.get("after_poll") is None]
+        L.append("| %s | %d | %d | %d | %d | %d | %d | %d |"
+                 % (label, len(xs), len(slow), len(rb), len(ap), len(both), len(neither), len(unknown)))
+    L.append("")
+    # how much of the time the two windows cover, to weigh the counts against chance
+    t0, t1 = run.t0, run.t_end
+    covered = sum(max(0.0, min(b, t1) - max(a, t0)) for a, b in run.rebuilds.values()) if t0 is not None and t1 else 0.0
+    inside = [(g, b - a) for g, (a, b) in sorted(run.rebuilds.items())
+              if t0 is not None and t1 and b >= t0 and a <= t1]
+    everything = run.probes + run.scrapes["sockwatch"]
+    known = [x for x in everything if x.get("after_poll") is not None]
+    spread = anchor_spread_ms(run)
+    L.append("For scale: %d TIME_WAIT rebuild(s) of populate.py (%s s each, median) fell in the measured period and "
+             "covered %s of it; the first %s s after each poll start is %s of the time. Of all %d sockwatch samples "
+             "above, %s overlapped a rebuild and %s the first %s s after a poll start. A sample counts as in a "
+             "window when its curl process (start to exit) overlaps it. Rebuild windows: time_wait_started_monotonic to "
+             "time_wait_done_monotonic of every generation in populate.py's ready file. Poll starts: `%s` fetched %d "
+             "time(s) (%s), the latest one fetched before each sample (else the first) taken as its anchor."
+             % (len(inside), fmt(statistics.median([d for _, d in inside]), 2) if inside else "n/a",
+                fmt(covered * 100.0 / (t1 - t0), 1, "%") if t0 is not None and t1 and t1 > t0 else "n/a",
+                fmt(AFTER_POLL_SECONDS, 0), fmt(AFTER_POLL_SECONDS * 100.0 / args.poll_interval, 1, "%"),
+                len(everything),
+                fmt(sum(1 for x in everything if x.get("rebuild") is not None) * 100.0 / len(everything), 1, "%") if everything else "n/a",
+                fmt(sum(1 for x in known if x["after_poll"]) * 100.0 / len(known), 1, "%") if known else "n/a (no poll phase)",
+                fmt(AFTER_POLL_SECONDS, 0), POLL_GAUGE, len(run.anchors),
+                "their poll starts sit on one %s s grid within %s ms" % (fmt(args.poll_interval, 0), fmt(spread, 1))
+                if spread is not None else "one anchor for the whole run" if run.anchors else "none found: no phases"))
+    if slow_all:
+        L.append("")
+        shown = sorted(slow_all, key=lambda lx: -lx[1]["ms"])[:20]
+        L.append("%s, in time order: %s." % ("The 20 slowest of %d" % len(slow_all) if len(slow_all) > 20 else "All of them",
+                 "; ".join("%.1f ms at +%.1f s, %s (%s%s)"
+                           % (x["ms"], x["t"], label,
+                              "poll phase %s s" % fmt(x["phase"], 2) if x.get("phase") is not None else "poll phase unknown",
+                              ", rebuild %d" % x["rebuild"] if x.get("rebuild") is not None else "")
+                           for label, x in sorted(shown, key=lambda lx: lx[1]["t"]))))
+    return L
+
+
 def write_csv(path, run):
+    def timing(s):   # path, unix_s, poll_phase_s, time_wait_rebuild, after_poll
+        return (s.get("path", ""), "%.3f" % s["wall"] if "wall" in s else "",
+                "" if s.get("phase") is None else "%.3f" % s["phase"],
+                "" if s.get("rebuild") is None else s["rebuild"],
+                "" if s.get("after_poll") is None else int(s["after_poll"]))
     rows = []
     for p in PROCS:
         for s in run.samples[p]:
-            rows.append((s["t"], "sample", p, s["ticks"], s["rss"], s["hwm"], s["sockets"], "", "", "", s["load1"]))
+            rows.append((s["t"], "sample", p, s["ticks"], s["rss"], s["hwm"], s["sockets"], "", "", "", s["load1"],
+                         "", "", "", "", ""))
         for s in run.scrapes[p]:
             rows.append((s["t"], "scrape", p, "", "", "", "",
-                         "" if s["ms"] is None else "%.3f" % s["ms"], s["code"], s["bytes"], ""))
+                         "" if s["ms"] is None else "%.3f" % s["ms"], s["code"], s["bytes"], "") + timing(s))
+    for s in run.probes:
+        rows.append((s["t"], "probe", "sockwatch", "", "", "", "",
+                     "" if s["ms"] is None else "%.3f" % s["ms"], s["code"], s["bytes"], "") + timing(s))
     rows.sort(key=lambda r: (r[0], r[1], r[2]))
     with open(path, "w") as f:
-        f.write("t_s,kind,process,cpu_ticks,rss_kib,hwm_kib,sockets,latency_ms,http_code,bytes,load1\n")
+        f.write("t_s,kind,process,cpu_ticks,rss_kib,hwm_kib,sockets,latency_ms,http_code,bytes,load1,"
+                "path,unix_s,poll_phase_s,time_wait_rebuild,after_poll\n")
         for r in rows:
             f.write("%.3f,%s\n" % (r[0], ",".join(str(x) for x in r[1:])))
 
@@ -597,6 +933,9 @@ def main():
                     help="scrape exactly every --scrape-interval (default: a little slower, so that the "
                          "scrapes' phase against the daemon's polls covers one whole interval)")
     ap.add_argument("--poll-interval", type=float, default=15.0, help="the daemon's, for the report")
+    ap.add_argument("--probe-interval", type=float, default=2.0,
+                    help="the latency probe: a request to sockwatch every S seconds on average, its URL and "
+                         "/healthz in turn (default 2; 0: no probe)")
     ap.add_argument("--window-minutes", type=float, default=20.0,
                     help="the \"last\" window (default 20; at most two thirds of a shorter run)")
     ap.add_argument("--sockets", type=int, default=100000)
@@ -610,6 +949,8 @@ def main():
     args = ap.parse_args()
     if args.minutes <= 0 or args.scrape_interval <= 0 or args.sample_interval <= 0:
         ap.error("--minutes, --scrape-interval and --sample-interval must be positive")
+    if args.probe_interval < 0:
+        ap.error("--probe-interval must be 0 (no probe) or positive")
     window = min(args.window_minutes, args.minutes * 2.0 / 3.0)
 
     started_at = datetime.datetime.now(datetime.timezone.utc)
@@ -618,6 +959,7 @@ def main():
     elapsed = run.measure()
     load_end = loadavg()
     check = run.sanity_check()
+    attribute(run)
     stats = summarize(run, window)
 
     sw, ne = stats["sockwatch"], stats["node_exporter"]
@@ -632,13 +974,19 @@ def main():
                  fmt(d["p50"]), fmt(d["p90"]), fmt(d["p99"]), fmt(d["max"]), d["scrapes"], d["failed"]))
     print("ratios sockwatch/node_exporter: CPU %s, RSS end %s, latency p50 %s p90 %s p99 %s max %s"
           % tuple(fmt(ratio(sw.get(k), ne.get(k)), 3) for k in ("cpu", "rss_end", "p50", "p90", "p99", "max")))
+    probe_paths = list(dict.fromkeys(x["path"] for x in run.probes))
+    for p in probe_paths:
+        d = latency_summary([x for x in run.probes if x["path"] == p])
+        print("probe %-8s ms p50 %s p90 %s p99 %s p99.9 %s max %s  (%d samples, %d failed, %d over %.0f ms)"
+              % (p, fmt(d["p50"]), fmt(d["p90"]), fmt(d["p99"]), fmt(d["p99.9"]), fmt(d["max"]), d["n"], d["failed"],
+                 d["over"], TARGET_SCRAPE_MS))
 
     text = report(args, run, elapsed, stats, check, started_at, load_start, load_end, window)
     with open(args.out, "w") as f:
         f.write(text)
     write_csv(args.csv, run)
     note("wrote %s and %s" % (args.out, args.csv))
-    failed = run.died or any(d["failed"] for d in stats.values())
+    failed = run.died or any(d["failed"] for d in stats.values()) or any(x["code"] != 200 for x in run.probes)
     return 1 if failed else 0
 
 

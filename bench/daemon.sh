@@ -6,6 +6,13 @@
 # starts `sockwatch run --poll-interval 15s` and `prometheus-node-exporter` (tcpstat only) in
 # it, scrapes both every 15 s (a little more unless --no-sweep, so that the scrapes meet the
 # daemon's polls at every phase) and samples their CPU time and RSS every 30 s (bench/daemon.py).
+# A latency probe (--probe-interval S, default 2; 0 turns it off) also scrapes the daemon every
+# S s on average at random gaps, its /metrics and its /healthz (which reads nothing: the floor of
+# the HTTP stack and the machine) in turn, for percentiles from thousands of samples instead of
+# ~120; the report attributes every sample over 10 ms to a TIME_WAIT rebuild of populate.py, the
+# first second after a poll start, or neither. populate.py runs under `chrt --idle 0`
+# (SCHED_IDLE), so that its bursts (the TIME_WAIT rebuild every minute) yield the CPU to the
+# measured processes.
 # Results: bench/results/<date>-daemon-<N>.md and a CSV of every sample beside it.
 # --minutes 2 is a quick trial. Without --binary the daemon is published from a clean export
 # of REV (default HEAD), so uncommitted work in the tree is never what gets measured.
@@ -17,7 +24,8 @@ command_line=${command_line% }
 
 usage() {
   echo "usage: bench/daemon.sh [--minutes N] [--sockets N] [--binary PATH | --ref REV] [--path PATH]" >&2
-  echo "       [--scrape-interval S] [--no-sweep] [--sample-interval S] [--port-sockwatch P] [--port-node P]" >&2
+  echo "       [--scrape-interval S] [--no-sweep] [--sample-interval S] [--probe-interval S (default 2; 0: no probe)]" >&2
+  echo "       [--port-sockwatch P] [--port-node P]" >&2
   echo "       [--out FILE]   (default bench/results/<UTC date>-daemon-<sockets>.md, and .csv beside it)" >&2
 }
 
@@ -29,6 +37,7 @@ path=/metrics
 scrape_interval=15
 sweep=""
 sample_interval=30
+probe_interval=2
 port_sw=9859
 port_ne=9100
 out=""
@@ -42,6 +51,7 @@ while [ $# -gt 0 ]; do
     --scrape-interval) scrape_interval="$2"; shift 2 ;;
     --no-sweep) sweep=--no-sweep; shift ;;
     --sample-interval) sample_interval="$2"; shift 2 ;;
+    --probe-interval) probe_interval="$2"; shift 2 ;;
     --port-sockwatch) port_sw="$2"; shift 2 ;;
     --port-node) port_ne="$2"; shift 2 ;;
     --out) out="$2"; shift 2 ;;
@@ -114,7 +124,10 @@ ns_made=1
 # listening ports out of it, or a client socket may hold one before the exporters bind it
 ip netns exec "$ns" sh -c "echo $port_sw,$port_ne > /proc/sys/net/ipv4/ip_local_reserved_ports"
 echo "bench/daemon.sh: namespace $ns; building $sockets sockets" >&2
-ip netns exec "$ns" python3 bench/populate.py --total "$sockets" --ready-file "$work/ready.json" \
+# SCHED_IDLE (inherited by its workers): the load generator's bursts, the TIME_WAIT rebuild of
+# ~40,000 connections every minute above all, take only the CPU that the measured processes
+# and curl leave. chrt execs in place as ip netns exec does, so $! is populate.py itself.
+ip netns exec "$ns" chrt --idle 0 python3 bench/populate.py --total "$sockets" --ready-file "$work/ready.json" \
   --die-with-parent </dev/null >"$logs/populate.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 1 1800); do
@@ -159,6 +172,7 @@ ip netns exec "$ns" python3 bench/daemon.py \
   --ready-file "$work/ready.json" \
   --sockwatch-url "http://127.0.0.1:$port_sw$path" --node-url "http://127.0.0.1:$port_ne/metrics" \
   --minutes "$minutes" --scrape-interval "$scrape_interval" $sweep --sample-interval "$sample_interval" \
+  --probe-interval "$probe_interval" \
   --sockets "$sockets" --binary "$binary" --revision "$revision" --node-exporter "$node_exporter" \
   --sockwatch-log "$logs/sockwatch.log" \
   --command "$command_line" \
