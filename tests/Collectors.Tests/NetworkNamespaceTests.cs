@@ -153,6 +153,66 @@ public sealed class NetworkNamespaceTests : IDisposable
         Assert.Equal(TcpState.Listen, table.Records[0].State);
     }
 
+    [ChildEhashFact]
+    public void Namespaces_dumped_through_the_host_table_are_counted_and_said_once()
+    {
+        // Children made from a parent namespace get a table of their own when the parent's
+        // tcp_child_ehash_entries is set when they are made, and share the host's when it is 0.
+        using var sharingParent = new TestNamespace();
+        using var owningParent = new TestNamespace();
+        TestNamespace.Ip("netns", "exec", sharingParent.Name, "sysctl", "-qw", "net.ipv4.tcp_child_ehash_entries=0");
+        TestNamespace.Ip("netns", "exec", owningParent.Name, "sysctl", "-qw", "net.ipv4.tcp_child_ehash_entries=1024");
+        var sharing = sharingParent.Name + "-child";
+        var owning = owningParent.Name + "-child";
+        try
+        {
+            TestNamespace.Run("nsenter", $"--net=/run/netns/{sharingParent.Name}", "ip", "netns", "add", sharing);
+            TestNamespace.Run("nsenter", $"--net=/run/netns/{owningParent.Name}", "ip", "netns", "add", owning);
+            TestNamespace.Ip("-n", sharing, "link", "set", "lo", "up");
+            TestNamespace.Ip("-n", owning, "link", "set", "lo", "up");
+            Assert.StartsWith("-", TestNamespace.Run("ip", "netns", "exec", sharing, "cat", "/proc/sys/net/ipv4/tcp_ehash_entries"), StringComparison.Ordinal);
+            Assert.Equal("1024", TestNamespace.Run("ip", "netns", "exec", owning, "cat", "/proc/sys/net/ipv4/tcp_ehash_entries").Trim());
+
+            var discovered = NamespaceDiscovery.Discover().Where(n => n.Name == sharing || n.Name == owning).ToList();
+            Assert.Equal(2, discovered.Count);
+            var log = new ListLogger();
+            using var collector = new NamespaceCollector(
+                NamespaceSelection.TryParse($"{sharing},{owning}", null, out _)!, CollectorKind.Netlink, "/proc", log, () => discovered)
+            {
+                SharedTableAdvisoryThreshold = 1,
+            };
+            var table = new SocketTable();
+
+            // Without sockets neither is dumped, so neither walks anything.
+            Assert.Equal(0, collector.Collect(table, CollectRequest.All, readFacts: false).SharingHostTable);
+            Assert.Empty(log.Lines);
+
+            using var sharingSockets = InNamespace(sharing, () => ListenerWithClients(1));
+            using var owningSockets = InNamespace(owning, () => ListenerWithClients(1));
+            var result = collector.Collect(table, CollectRequest.All, readFacts: false);
+            Assert.Equal(2, result.Segments.Count);
+            Assert.Equal(1, result.SharingHostTable);
+            Assert.Contains(log.Lines, l => l.StartsWith("1 of the 2 watched network namespaces hold their sockets in the host's TCP socket table", StringComparison.Ordinal));
+
+            Assert.Equal(1, collector.Collect(table, CollectRequest.All, readFacts: false).SharingHostTable);
+            Assert.Single(log.Lines); // said once
+        }
+        finally
+        {
+            foreach (var child in new[] { sharing, owning })
+            {
+                try
+                {
+                    TestNamespace.Ip("netns", "del", child);
+                }
+                catch (InvalidOperationException)
+                {
+                    // not made
+                }
+            }
+        }
+    }
+
     public void Dispose() => Directory.Delete(_root, recursive: true);
 
     /// <summary>A listener on 127.0.0.1 and <paramref name="clients"/> connections to it, in the namespace of the calling thread.</summary>
@@ -184,5 +244,49 @@ public sealed class NetworkNamespaceTests : IDisposable
         var dir = Directory.CreateDirectory(Path.Combine(_root, pid.ToString(System.Globalization.CultureInfo.InvariantCulture), "ns")).Parent!.FullName;
         File.WriteAllText(Path.Combine(dir, "ns", "net"), "");
         File.WriteAllText(Path.Combine(dir, "cgroup"), cgroup);
+    }
+
+    /// <summary>Runs <paramref name="action"/> on a thread that entered the /run/netns namespace <paramref name="name"/>.</summary>
+    private static T InNamespace<T>(string name, Func<T> action)
+    {
+        var ns = NamespaceDiscovery.Discover().Single(n => n.Name == name);
+        var result = default(T);
+        var entries = NamespaceEntry.RunInEach([ns], (_, _) => result = action());
+        Assert.Equal(EntryFailure.None, entries[0]);
+        return result!;
+    }
+
+    private sealed class ListLogger : Microsoft.Extensions.Logging.ILogger
+    {
+        public List<string> Lines { get; } = [];
+
+        public IDisposable? BeginScope<TState>(TState state)
+            where TState : notnull => null;
+
+        public bool IsEnabled(Microsoft.Extensions.Logging.LogLevel logLevel) => true;
+
+        public void Log<TState>(Microsoft.Extensions.Logging.LogLevel logLevel, Microsoft.Extensions.Logging.EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+        {
+            lock (Lines)
+            {
+                Lines.Add(formatter(state, exception));
+            }
+        }
+    }
+}
+
+/// <summary>A fact that needs root and per-namespace TCP tables (net.ipv4.tcp_child_ehash_entries, Linux 6.1+).</summary>
+internal sealed class ChildEhashFactAttribute : FactAttribute
+{
+    public ChildEhashFactAttribute()
+    {
+        if (!Conditions.IsRoot)
+        {
+            Skip = "needs root to make network namespaces; CI runs as root";
+        }
+        else if (!File.Exists("/proc/sys/net/ipv4/tcp_child_ehash_entries"))
+        {
+            Skip = "needs net.ipv4.tcp_child_ehash_entries (Linux 6.1+): before it, every namespace shares the host's table";
+        }
     }
 }

@@ -13,7 +13,15 @@ public sealed record NamespaceSegment(NetworkNamespace Namespace, int Start, int
 /// <param name="Vanished">Namespaces that went away between discovery and collection: expected.</param>
 /// <param name="Denied">Namespaces setns refused.</param>
 /// <param name="Failed">Namespaces whose tables could not be read, by name, with why.</param>
-public sealed record NamespaceCollection(IReadOnlyList<NamespaceSegment> Segments, int Vanished, int Denied, IReadOnlyList<string> Failed);
+public sealed record NamespaceCollection(IReadOnlyList<NamespaceSegment> Segments, int Vanished, int Denied, IReadOnlyList<string> Failed)
+{
+    /// <summary>
+    /// Namespaces dumped whose TCP sockets live in the host's hash table, not one of their own
+    /// (net.ipv4.tcp_ehash_entries negative in them): each one's dump walked every socket of
+    /// the host. 0 on kernels before 6.1, which have no per-namespace tables at all.
+    /// </summary>
+    public int SharingHostTable { get; init; }
+}
 
 /// <summary>
 /// Collects the sockets of the watched network namespaces into one table, namespace after
@@ -39,6 +47,7 @@ public sealed partial class NamespaceCollector : IDisposable
     private readonly Func<IReadOnlyList<NetworkNamespace>> _discover;
     private NetworkNamespace? _selfNamespace;
     private bool _deniedLogged;
+    private bool _sharedLogged;
 
     public NamespaceCollector(NamespaceSelection selection, CollectorKind kind, string procRoot, ILogger logger)
         : this(selection, kind, procRoot, logger, null)
@@ -115,30 +124,34 @@ public sealed partial class NamespaceCollector : IDisposable
         // Each namespace appends its rows to the one table, on the entry thread, one after the
         // other: a segment is where its rows start and how many there are. A namespace that
         // fails takes back what it appended.
-        var results = new (int Start, int Count, CollectionStats? Stats, NamespaceFacts? Facts, string? Error)[others.Count];
+        var results = new (int Start, int Count, CollectionStats? Stats, NamespaceFacts? Facts, string? Error, bool Dumped)[others.Count];
         // Bound-only sockets are dumped only when asked for by name, and sockstat does not count them.
         var mayHoldUncounted = (NetlinkCollector.KernelStateMask(request.StateMask) & TcpStateMask.Of(TcpState.BoundInactive)) != 0;
         var entries = NamespaceEntry.RunInEach(others, (ns, i) =>
         {
             var state = _others[ns.Inode];
             var start = table.Count;
+            if (state.Table == TableOwnership.NotRead)
+            {
+                state.Table = ReadTableOwnership(_procRoot);
+            }
+
             try
             {
                 // A namespace whose counters show no TCP socket is not dumped: where namespaces
                 // share the host's table, a dump walks every socket of the host to find none.
-                var stats = !mayHoldUncounted && SocketCountHint.ShowsNoSockets(state.Sockstat, state.Sockstat6)
-                    ? new CollectionStats { Collector = state.Collector.Name }
-                    : state.Collector.Append(table, request);
-                results[i] = (start, table.Count - start, stats, readFacts ? state.Facts.Read() : new NamespaceFacts(), null);
+                var empty = !mayHoldUncounted && SocketCountHint.ShowsNoSockets(state.Sockstat, state.Sockstat6);
+                var stats = empty ? new CollectionStats { Collector = state.Collector.Name } : state.Collector.Append(table, request);
+                results[i] = (start, table.Count - start, stats, readFacts ? state.Facts.Read() : new NamespaceFacts(), null, !empty);
             }
             catch (CollectorException e)
             {
                 table.Truncate(start);
-                results[i] = (start, 0, null, null, e.Message);
+                results[i] = (start, 0, null, null, e.Message, true);
             }
         });
 
-        int vanished = 0, denied = 0;
+        int vanished = 0, denied = 0, sharing = 0;
         var failed = new List<string>();
         for (var i = 0; i < others.Count; i++)
         {
@@ -160,12 +173,22 @@ public sealed partial class NamespaceCollector : IDisposable
             }
 
             segments.Add(new NamespaceSegment(others[i], results[i].Start, results[i].Count, stats, results[i].Facts!));
+            if (results[i].Dumped && _others[others[i].Inode].Table == TableOwnership.Shared)
+            {
+                sharing++;
+            }
         }
 
         if (denied > 0 && !_deniedLogged)
         {
             _deniedLogged = true;
             LogDenied(_logger, denied);
+        }
+
+        if (sharing >= SharedTableAdvisoryThreshold && !_sharedLogged)
+        {
+            _sharedLogged = true;
+            LogSharedTable(_logger, sharing, segments.Count);
         }
 
         // Namespaces that are gone take their collectors (and netlink sockets) with them.
@@ -176,7 +199,27 @@ public sealed partial class NamespaceCollector : IDisposable
             _others.Remove(inode);
         }
 
-        return new NamespaceCollection(segments, vanished, denied, failed);
+        return new NamespaceCollection(segments, vanished, denied, failed) { SharingHostTable = sharing };
+    }
+
+    /// <summary>
+    /// How many collected namespaces must share the host's table before the cost is worth a
+    /// word in the log (once): below that, their extra walks of the host's table cost little.
+    /// Tests lower it.
+    /// </summary>
+    internal int SharedTableAdvisoryThreshold { get; set; } = 16;
+
+    /// <summary>
+    /// Whether the namespace of the calling thread has a TCP hash table of its own:
+    /// net.ipv4.tcp_ehash_entries (Linux 6.1+) is its bucket count, negative when it uses the
+    /// host's. Fixed for the namespace's life, so read once.
+    /// </summary>
+    private static TableOwnership ReadTableOwnership(string procRoot)
+    {
+        using var file = new ProcFile(Path.Join(procRoot, "sys", "net", "ipv4", "tcp_ehash_entries"), keepOpen: false);
+        return int.TryParse(file.ReadText(), System.Globalization.NumberStyles.AllowLeadingSign | System.Globalization.NumberStyles.AllowTrailingWhite, System.Globalization.CultureInfo.InvariantCulture, out var entries)
+            ? entries < 0 ? TableOwnership.Shared : TableOwnership.Own
+            : TableOwnership.Unknown;
     }
 
     /// <summary>Lets go of every collector's scratch; sockets and kept files stay open.</summary>
@@ -213,6 +256,18 @@ public sealed partial class NamespaceCollector : IDisposable
     [LoggerMessage(EventId = 1104, Level = LogLevel.Warning, Message = "network namespace {Name} could not be read: {Reason}")]
     private static partial void LogNamespaceFailed(ILogger logger, string name, string reason);
 
+    [LoggerMessage(EventId = 1105, Level = LogLevel.Information, Message = "{Sharing} of the {Watched} watched network namespaces hold their sockets in the host's TCP socket table, not a table of their own (net.ipv4.tcp_ehash_entries is negative in them): to dump each, the kernel walks every socket of the host, so a poll costs about their number times the host's sockets. Namespaces made after net.ipv4.tcp_child_ehash_entries is set (1024, say) in the namespace that makes them get tables of their own.")]
+    private static partial void LogSharedTable(ILogger logger, int sharing, int watched);
+
+    /// <summary>Whose TCP hash table a namespace's sockets live in.</summary>
+    private enum TableOwnership
+    {
+        NotRead,
+        Own,
+        Shared,
+        Unknown,
+    }
+
     /// <summary>
     /// What is kept for one other namespace from poll to poll: its collector (a netlink socket
     /// made inside it), and its facts and socket counters as files kept open. All of them stay
@@ -227,6 +282,9 @@ public sealed partial class NamespaceCollector : IDisposable
         public ProcFile Sockstat { get; } = new(Path.Join(procRoot, ThreadNet, "sockstat"), keepOpen: true);
 
         public ProcFile Sockstat6 { get; } = new(Path.Join(procRoot, ThreadNet, "sockstat6"), keepOpen: true);
+
+        /// <summary>Whether its sockets live in a TCP hash table of its own; read on its first collection.</summary>
+        public TableOwnership Table { get; set; }
 
         public void ReleaseScratch() => Collector.ReleaseScratch();
 
