@@ -16,14 +16,22 @@ public static class SocketCountHint
     /// </summary>
     public static int Read(string procRoot = "/proc", string netDirectory = "net")
     {
-        Span<byte> buffer = stackalloc byte[BufferLength];
-        var sockstat = ReadFile(Path.Join(procRoot, netDirectory, "sockstat"), buffer);
-        long total = 0;
-        total += TryParseField(sockstat, "TCP:"u8, "inuse"u8, out var inuse) ? inuse : 0;
-        total += TryParseField(sockstat, "TCP:"u8, "tw"u8, out var tw) ? tw : 0;
-        var sockstat6 = ReadFile(Path.Join(procRoot, netDirectory, "sockstat6"), buffer);
-        total += TryParseField(sockstat6, "TCP6:"u8, "inuse"u8, out var inuse6) ? inuse6 : 0;
-        return (int)Math.Min(total, int.MaxValue / 2);
+        using var sockstat = new ProcFile(Path.Join(procRoot, netDirectory, "sockstat"), keepOpen: false);
+        using var sockstat6 = new ProcFile(Path.Join(procRoot, netDirectory, "sockstat6"), keepOpen: false);
+        var buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(BufferLength);
+        try
+        {
+            long total = 0;
+            var text = Text(sockstat, ref buffer);
+            total += TryParseField(text, "TCP:"u8, "inuse"u8, out var inuse) ? inuse : 0;
+            total += TryParseField(text, "TCP:"u8, "tw"u8, out var tw) ? tw : 0;
+            total += TryParseField(Text(sockstat6, ref buffer), "TCP6:"u8, "inuse"u8, out var inuse6) ? inuse6 : 0;
+            return (int)Math.Min(total, int.MaxValue / 2);
+        }
+        finally
+        {
+            System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
+        }
     }
 
     /// <summary>
@@ -52,15 +60,14 @@ public static class SocketCountHint
         var buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(BufferLength);
         try
         {
-            var length = sockstat.Read(ref buffer);
-            ReadOnlySpan<byte> text = length < 0 ? [] : buffer.AsSpan(0, length);
+            var text = Text(sockstat, ref buffer);
             if (!TryParseField(text, "TCP:"u8, "inuse"u8, out var inuse) || inuse != 0
                 || !TryParseField(text, "TCP:"u8, "tw"u8, out var tw) || tw != 0)
             {
                 return false;
             }
 
-            length = sockstat6.Read(ref buffer);
+            var length = sockstat6.Read(ref buffer);
             if (length < 0)
             {
                 return !File.Exists(sockstat6.Path); // no IPv6 at all: nothing to count
@@ -76,18 +83,11 @@ public static class SocketCountHint
 
     private const int BufferLength = 2048;
 
-    /// <summary>The file's first <paramref name="buffer"/>-length bytes; empty when it cannot be read.</summary>
-    private static ReadOnlySpan<byte> ReadFile(string path, Span<byte> buffer)
+    /// <summary>The whole file in <paramref name="buffer"/>; empty when it cannot be read.</summary>
+    private static ReadOnlySpan<byte> Text(ProcFile file, ref byte[] buffer)
     {
-        try
-        {
-            using var handle = File.OpenHandle(path);
-            return buffer[..RandomAccess.Read(handle, buffer, 0)];
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            return [];
-        }
+        var length = file.Read(ref buffer);
+        return length < 0 ? [] : buffer.AsSpan(0, length);
     }
 
     /// <summary>The number after <paramref name="name"/> on the line that starts with <paramref name="prefix"/>.</summary>

@@ -146,7 +146,7 @@ public sealed partial class NamespaceCollector : IDisposable
             }
             catch (CollectorException e)
             {
-                table.Truncate(start);
+                // Append took back what it had added (ISocketCollector's contract).
                 results[i] = (start, 0, null, null, e.Message, true);
             }
         });
