@@ -91,7 +91,7 @@ public static class SocketCountHint
     }
 
     /// <summary>The number after <paramref name="name"/> on the line that starts with <paramref name="prefix"/>.</summary>
-    private static bool TryParseField(ReadOnlySpan<byte> text, ReadOnlySpan<byte> prefix, ReadOnlySpan<byte> name, out long value)
+    internal static bool TryParseField(ReadOnlySpan<byte> text, ReadOnlySpan<byte> prefix, ReadOnlySpan<byte> name, out long value)
     {
         value = 0;
         foreach (var range in text.Split((byte)'\n'))

@@ -153,6 +153,110 @@ public sealed class NetworkNamespaceTests : IDisposable
         Assert.Equal(TcpState.Listen, table.Records[0].State);
     }
 
+    [RootFact]
+    public void A_quiet_namespace_is_carried_with_its_listeners_read_afresh_and_a_segment_or_the_interval_makes_it_dumped()
+    {
+        using var ns = new TestNamespace();
+        var discovered = NamespaceDiscovery.Discover().Where(n => n.Name == ns.Name).ToList();
+        var clock = new ManualClock();
+        using var collector = new NamespaceCollector(
+            NamespaceSelection.TryParse(ns.Name, null, out _)!, CollectorKind.Netlink, "/proc", NullLogger.Instance, () => discovered)
+        {
+            RedumpAfter = TimeSpan.FromMinutes(10),
+            Time = clock,
+        };
+        var request = new CollectRequest { TcpInfoStateMask = TcpStateMask.Of([TcpState.CloseWait, TcpState.FinWait2]) };
+        var table = new SocketTable();
+        NamespaceSegment Poll() => collector.Collect(table, request, readFacts: false).Segments.Single();
+
+        // A listener with one connection accepted and one waiting in its accept queue.
+        using var sockets = ns.Inside(() =>
+        {
+            var keep = ListenerWithClients(1);
+            var waiting = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.InterNetwork, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+            keep.Add(waiting);
+            waiting.Connect(keep[0].LocalEndPoint!);
+            return keep;
+        });
+        var first = PollUntilQuiet(Poll, NamespaceRead.Dumped);
+        Assert.Equal(5, first.Count); // the listener, two clients, the accepted end and the one in the queue
+        var dumped = Rows(table, first);
+        Assert.Equal(1u, Listener(table, first).RxQueue);
+
+        var carried = Poll();
+        Assert.Equal(NamespaceRead.Carried, carried.Read);
+        Assert.Equal(dumped, Rows(table, carried));
+
+        // accept() sends nothing: the counters stay still, and the listener, read afresh, shows its empty queue.
+        sockets.Add(ns.Inside(() => sockets[0].Accept()));
+        var accepted = Poll();
+        Assert.Equal(NamespaceRead.Carried, accepted.Read);
+        Assert.Equal(0u, Listener(table, accepted).RxQueue);
+        Assert.Equal(5, accepted.Count);
+
+        // One byte sent: segments moved, so the namespace is dumped and the byte shows waiting.
+        ns.Inside(() => sockets[1].Send([42]));
+        var afterSend = Poll();
+        Assert.Equal(NamespaceRead.Dumped, afterSend.Read);
+        Assert.Contains(table.Records.Slice(afterSend.Start, afterSend.Count).ToArray(), r => r.State == TcpState.Established && r.RxQueue == 1);
+
+        // Quiet again, then the redump interval runs out: dumped though nothing moved.
+        PollUntilQuiet(Poll, NamespaceRead.Carried);
+        clock.Advance(TimeSpan.FromMinutes(10));
+        Assert.Equal(NamespaceRead.Dumped, Poll().Read);
+        Assert.Equal(NamespaceRead.Carried, Poll().Read);
+
+        // The peer closes: its FIN is a segment, and the accepted end shows in close_wait at once.
+        ns.Inside(() =>
+        {
+            sockets[1].Close();
+            return 0;
+        });
+        var closed = Poll();
+        Assert.Equal(NamespaceRead.Dumped, closed.Read);
+        Assert.Contains(table.Records.Slice(closed.Start, closed.Count).ToArray(), r => r.State == TcpState.CloseWait);
+    }
+
+    /// <summary>
+    /// Polls until one is carried (the namespace quiet: loopback ACKs can trail a connect by a
+    /// few milliseconds) and returns the poll before it, which must have been read as <paramref name="before"/>.
+    /// </summary>
+    private static NamespaceSegment PollUntilQuiet(Func<NamespaceSegment> poll, NamespaceRead before)
+    {
+        var last = poll();
+        for (var i = 0; i < 50; i++)
+        {
+            var next = poll();
+            if (next.Read == NamespaceRead.Carried)
+            {
+                Assert.Equal(before, last.Read);
+                return last;
+            }
+
+            last = next;
+            Thread.Sleep(20);
+        }
+
+        throw new Xunit.Sdk.XunitException("the namespace never went quiet");
+    }
+
+    private static List<(ulong Cookie, TcpState State, uint Rx, uint Tx)> Rows(SocketTable table, NamespaceSegment segment) =>
+        [.. table.Records.Slice(segment.Start, segment.Count).ToArray().Select(r => (r.Cookie, r.State, r.RxQueue, r.TxQueue)).OrderBy(r => r.Cookie)];
+
+    private static SocketRecord Listener(SocketTable table, NamespaceSegment segment) =>
+        table.Records.Slice(segment.Start, segment.Count).ToArray().Single(r => r.State == TcpState.Listen);
+
+    private sealed class ManualClock : TimeProvider
+    {
+        private long _ticks = 1_000_000;
+
+        public override long TimestampFrequency => TimeSpan.TicksPerSecond;
+
+        public override long GetTimestamp() => _ticks;
+
+        public void Advance(TimeSpan by) => _ticks += by.Ticks;
+    }
+
     [ChildEhashFact]
     public void Namespaces_dumped_through_the_host_table_are_counted_and_said_once()
     {

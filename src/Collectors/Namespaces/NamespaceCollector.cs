@@ -6,7 +6,27 @@ using SockWatch.Core.Detection;
 namespace SockWatch.Collectors.Namespaces;
 
 /// <summary>The sockets of one namespace within a collected table: rows Start to Start + Count.</summary>
-public sealed record NamespaceSegment(NetworkNamespace Namespace, int Start, int Count, CollectionStats Stats, NamespaceFacts Facts);
+public sealed record NamespaceSegment(NetworkNamespace Namespace, int Start, int Count, CollectionStats Stats, NamespaceFacts Facts)
+{
+    /// <summary>How its sockets were read this poll.</summary>
+    public NamespaceRead Read { get; init; } = NamespaceRead.Dumped;
+}
+
+/// <summary>How a namespace's sockets were read in one poll.</summary>
+public enum NamespaceRead
+{
+    /// <summary>A full dump: the kernel walked its TCP table.</summary>
+    Dumped,
+
+    /// <summary>
+    /// Its TCP counters had not moved since its last full dump: listeners dumped afresh, the
+    /// connections taken from that dump (<see cref="CarriedSockets"/>).
+    /// </summary>
+    Carried,
+
+    /// <summary>Its counters showed no TCP socket: nothing to dump.</summary>
+    Empty,
+}
 
 /// <summary>What one collection across namespaces gave.</summary>
 /// <param name="Segments">One per namespace collected, in table order; the namespace of this process first when it is watched.</param>
@@ -21,6 +41,9 @@ public sealed record NamespaceCollection(IReadOnlyList<NamespaceSegment> Segment
     /// the host. 0 on kernels before 6.1, which have no per-namespace tables at all.
     /// </summary>
     public int SharingHostTable { get; init; }
+
+    /// <summary>Namespaces by how their sockets were read.</summary>
+    public int Count(NamespaceRead read) => Segments.Count(s => s.Read == read);
 }
 
 /// <summary>
@@ -30,7 +53,9 @@ public sealed record NamespaceCollection(IReadOnlyList<NamespaceSegment> Segment
 /// namespace, a collector whose netlink socket was opened inside it (a socket stays in the
 /// namespace it was made in, whichever thread uses it later). With <c>self</c>, a --proc-root
 /// other than /proc, or without CAP_SYS_ADMIN, only the namespace of this process is read,
-/// and the last two say so once.
+/// and the last two say so once. Another namespace is not dumped when its counters show no
+/// socket, and, with <see cref="RedumpAfter"/>, only its listeners are while its TCP counters
+/// stand still (<see cref="CarriedSockets"/>).
 /// </summary>
 public sealed partial class NamespaceCollector : IDisposable
 {
@@ -84,6 +109,16 @@ public sealed partial class NamespaceCollector : IDisposable
         }
     }
 
+    /// <summary>
+    /// How long a quiet namespace's connections may be carried from its last full dump (see
+    /// <see cref="CarriedSockets"/>) before it is dumped again; zero: every namespace is dumped
+    /// every poll. The namespace of this process is always dumped.
+    /// </summary>
+    public TimeSpan RedumpAfter { get; set; }
+
+    /// <summary>The clock of carried sockets' ages (tests set their own before the first collection).</summary>
+    internal TimeProvider Time { get; set; } = TimeProvider.System;
+
     /// <summary>The collector of this process's namespace (proc after a fallback from netlink).</summary>
     public string CollectorName => _self.Name;
 
@@ -117,16 +152,17 @@ public sealed partial class NamespaceCollector : IDisposable
         {
             if (!_others.ContainsKey(ns.Inode))
             {
-                _others[ns.Inode] = new Other(CollectorKinds.Create(_kind, _procRoot, _logger, ThreadNet), _procRoot);
+                _others[ns.Inode] = new Other(CollectorKinds.Create(_kind, _procRoot, _logger, ThreadNet), _procRoot, new CarriedSockets(ns.Inode, Time));
             }
         }
 
         // Each namespace appends its rows to the one table, on the entry thread, one after the
         // other: a segment is where its rows start and how many there are. A namespace that
         // fails takes back what it appended.
-        var results = new (int Start, int Count, CollectionStats? Stats, NamespaceFacts? Facts, string? Error, bool Dumped)[others.Count];
+        var results = new (int Start, int Count, CollectionStats? Stats, NamespaceFacts? Facts, string? Error, NamespaceRead Read)[others.Count];
         // Bound-only sockets are dumped only when asked for by name, and sockstat does not count them.
         var mayHoldUncounted = (NetlinkCollector.KernelStateMask(request.StateMask) & TcpStateMask.Of(TcpState.BoundInactive)) != 0;
+        var redumpAfter = mayHoldUncounted ? TimeSpan.Zero : RedumpAfter;
         var entries = NamespaceEntry.RunInEach(others, (ns, i) =>
         {
             var state = _others[ns.Inode];
@@ -138,16 +174,42 @@ public sealed partial class NamespaceCollector : IDisposable
 
             try
             {
-                // A namespace whose counters show no TCP socket is not dumped: where namespaces
-                // share the host's table, a dump walks every socket of the host to find none.
-                var empty = !mayHoldUncounted && SocketCountHint.ShowsNoSockets(state.Sockstat, state.Sockstat6);
-                var stats = empty ? new CollectionStats { Collector = state.Collector.Name } : state.Collector.Append(table, request);
-                results[i] = (start, table.Count - start, stats, readFacts ? state.Facts.Read() : new NamespaceFacts(), null, !empty);
+                var activity = redumpAfter > TimeSpan.Zero ? TcpActivity.Read(state.Sockstat, state.Sockstat6, state.Snmp) : null;
+                NamespaceRead read;
+                CollectionStats stats;
+                if (!mayHoldUncounted && (activity?.ShowsNoSockets ?? SocketCountHint.ShowsNoSockets(state.Sockstat, state.Sockstat6)))
+                {
+                    // A namespace whose counters show no TCP socket is not dumped: where namespaces
+                    // share the host's table, a dump walks every socket of the host to find none.
+                    state.Carried.Forget();
+                    stats = new CollectionStats { Collector = state.Collector.Name };
+                    read = NamespaceRead.Empty;
+                }
+                else if (state.Carried.CanCarry(activity, request))
+                {
+                    // Quiet since its last dump: listeners afresh (the kernel walks only its
+                    // listening hash for them), the connections from that dump.
+                    stats = CarriedSockets.ListenersOf(request) is { } listeners
+                        ? state.Collector.Append(table, listeners)
+                        : new CollectionStats { Collector = state.Collector.Name };
+                    state.Carried.AppendTo(table);
+                    read = NamespaceRead.Carried;
+                }
+                else
+                {
+                    var started = Time.GetTimestamp();
+                    stats = state.Collector.Append(table, request);
+                    state.Carried.Remember(table.Records[start..], activity, request, redumpAfter, started);
+                    read = NamespaceRead.Dumped;
+                }
+
+                results[i] = (start, table.Count - start, stats, readFacts ? state.Facts.Read() : new NamespaceFacts(), null, read);
             }
             catch (CollectorException e)
             {
                 // Append took back what it had added (ISocketCollector's contract).
-                results[i] = (start, 0, null, null, e.Message, true);
+                state.Carried.Forget();
+                results[i] = (start, 0, null, null, e.Message, NamespaceRead.Dumped);
             }
         });
 
@@ -172,8 +234,8 @@ public sealed partial class NamespaceCollector : IDisposable
                 continue;
             }
 
-            segments.Add(new NamespaceSegment(others[i], results[i].Start, results[i].Count, stats, results[i].Facts!));
-            if (results[i].Dumped && _others[others[i].Inode].Table == TableOwnership.Shared)
+            segments.Add(new NamespaceSegment(others[i], results[i].Start, results[i].Count, stats, results[i].Facts!) { Read = results[i].Read });
+            if (results[i].Read == NamespaceRead.Dumped && _others[others[i].Inode].Table == TableOwnership.Shared)
             {
                 sharing++;
             }
@@ -273,9 +335,14 @@ public sealed partial class NamespaceCollector : IDisposable
     /// made inside it), and its facts and socket counters as files kept open. All of them stay
     /// bound to that namespace, so they keep it alive: they go when discovery no longer finds it.
     /// </summary>
-    private sealed class Other(ISocketCollector collector, string procRoot) : IDisposable
+    private sealed class Other(ISocketCollector collector, string procRoot, CarriedSockets carried) : IDisposable
     {
         public ISocketCollector Collector { get; } = collector;
+
+        /// <summary>Its connections from its last full dump, while its counters stay still.</summary>
+        public CarriedSockets Carried { get; } = carried;
+
+        public ProcFile Snmp { get; } = new(Path.Join(procRoot, ThreadNet, "snmp"), keepOpen: true);
 
         public NamespaceFactsReader Facts { get; } = new(procRoot, ThreadNet, keepOpen: true);
 
@@ -294,6 +361,7 @@ public sealed partial class NamespaceCollector : IDisposable
             Facts.Dispose();
             Sockstat.Dispose();
             Sockstat6.Dispose();
+            Snmp.Dispose();
         }
     }
 }
