@@ -57,7 +57,7 @@ internal sealed class Poller : IDisposable
             CommonOptions.Namespaces(options, defaultNetns),
             CollectorKinds.TryParse(options.Collector, out var kind) ? kind : CollectorKind.Auto, // validated at start
             options.ProcRoot,
-            logger))
+            logger) { RedumpAfter = options.NetnsRedumpAfter })
     {
     }
 

@@ -87,6 +87,14 @@ public sealed class NamespacesLiveTests : IDisposable
         Assert.True(Samples(body, "sockwatch_poll_duration_seconds_count") > polls, "the daemon kept polling");
         Assert.Empty(ScrapeTests.Samples(body, "sockwatch_poll_errors_total"));
         Assert.DoesNotContain(daemon.Output, l => l.Contains("poll failed", StringComparison.Ordinal));
+
+        // A namespace whose counters stood still between polls is carried (the one with only a
+        // listener, at least), and its sockets are still counted under its name.
+        var watched = ScrapeTests.Samples(body, "sockwatch_netns_watched");
+        Assert.True(watched.Single(s => s.Labels.Contains("read=\"carried\"", StringComparison.Ordinal)).Value >= 1, body);
+        sockets = ScrapeTests.Samples(body, "sockwatch_tcp_sockets");
+        Assert.Equal(1, Count(quiet, "listen"));
+        Assert.Equal(3, Count(leaky, "close_wait"));
     }
 
     public void Dispose()

@@ -46,6 +46,7 @@ internal static class ConfigurationLoader
         new("netns", Kind.Text, (o, v) => o with { Netns = (string)v }),
         new("netns_exclude", Kind.Text, (o, v) => o with { NetnsExclude = (string)v }),
         new("max_netns_series", Kind.Count, (o, v) => o with { MaxNetnsSeries = (int)v }),
+        new("netns_redump_after", Kind.Duration, (o, v) => o with { NetnsRedumpAfter = (TimeSpan)v }),
         new("otlp_endpoint", Kind.Text, (o, v) => o with { OtlpEndpoint = (string)v }),
         new("otlp_protocol", Kind.Text, (o, v) => o with { OtlpProtocol = (string)v }),
         new("otlp_interval", Kind.Duration, (o, v) => o with { OtlpInterval = (TimeSpan)v }),

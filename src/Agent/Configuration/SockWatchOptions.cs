@@ -38,6 +38,12 @@ internal sealed record SockWatchOptions
     /// <summary>Namespaces with their own series in the per-namespace metrics; the rest fold into netns="other".</summary>
     public int MaxNetnsSeries { get; init; } = SockWatchOptionsDefaults.MaxNetnsSeries;
 
+    /// <summary>
+    /// How long the connections of another namespace whose TCP counters have not moved may be
+    /// carried from its last full dump; zero: every namespace is dumped every poll.
+    /// </summary>
+    public TimeSpan NetnsRedumpAfter { get; init; } = SockWatchOptionsDefaults.NetnsRedumpAfter;
+
     /// <summary>The full OTLP metrics URL (http/protobuf: ending in /v1/metrics); empty: no OTLP.</summary>
     public string OtlpEndpoint { get; init; } = "";
 
@@ -75,4 +81,10 @@ internal static class SockWatchOptionsDefaults
     public static readonly TimeSpan LastAckStuckAfter = TimeSpan.FromMinutes(1);
 
     public static readonly TimeSpan OtlpInterval = TimeSpan.FromSeconds(15);
+
+    /// <summary>
+    /// A quiet namespace is dumped in full at least this often (each one between half of it and
+    /// all of it): what a carried connection can miss is queue bytes, never its state.
+    /// </summary>
+    public static readonly TimeSpan NetnsRedumpAfter = TimeSpan.FromMinutes(10);
 }

@@ -75,7 +75,7 @@ internal sealed class HttpPages(PollResultStore store, SockWatchOptions options,
         }
         else
         {
-            sb.Append(inv, $"<h2>Latest poll</h2><p>{latest.At:u} through {html.Encode(latest.Collector)}: {latest.Sockets} sockets in {latest.Namespaces} network namespace{(latest.Namespaces == 1 ? "" : "s")}, in {latest.Duration.TotalMilliseconds:0} ms; {store.Failures} failed polls so far.</p><table>");
+            sb.Append(inv, $"<h2>Latest poll</h2><p>{latest.At:u} through {html.Encode(latest.Collector)}: {latest.Sockets} sockets in {latest.Namespaces} network namespace{(latest.Namespaces == 1 ? "" : "s")}{(latest.Reads.Carried + latest.Reads.Empty > 0 ? $" ({latest.Reads.Dumped} dumped, {latest.Reads.Carried} carried from their last dump, {latest.Reads.Empty} empty)" : "")}, in {latest.Duration.TotalMilliseconds:0} ms; {store.Failures} failed polls so far.</p><table>");
             foreach (var e in Lifecycle.Entries)
             {
                 var n = latest.CountByState[(int)e.State];

@@ -3,6 +3,7 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using SockWatch.Agent.Configuration;
 using SockWatch.Collectors;
+using SockWatch.Collectors.Namespaces;
 using SockWatch.Core;
 using SockWatch.Core.Detection;
 
@@ -83,7 +84,10 @@ internal sealed partial class PollLoop(SockWatchOptions options, PollResultStore
             metrics.BeforePublish();
             store.Publish(new PollResult(
                 at, duration, poller.CollectorName, poll.Table.Count, counts, poll.Stats with { Malformed = poll.Malformed }, findings,
-                poll.Ownership.Owners.Count(o => o is null), view, poll.Namespaces.Count));
+                poll.Ownership.Owners.Count(o => o is null), view, poll.Namespaces.Count)
+            {
+                Reads = new(poll.Collection.Count(NamespaceRead.Dumped), poll.Collection.Count(NamespaceRead.Carried), poll.Collection.Count(NamespaceRead.Empty)),
+            });
             metrics.AfterPublish();
             Report(findings);
             LogPolled(logger, poll.Table.Count, counts[(int)TcpState.CloseWait], counts[(int)TcpState.TimeWait], findings.Count, duration.TotalMilliseconds);

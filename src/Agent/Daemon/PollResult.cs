@@ -17,7 +17,14 @@ internal sealed record PollResult(
     IReadOnlyList<Finding> Findings,
     int Unowned,
     Metrics.PollMetrics Metrics,
-    int Namespaces = 1);
+    int Namespaces = 1)
+{
+    /// <summary>The watched namespaces by how their sockets were read (this process's is always dumped).</summary>
+    public NamespaceReads Reads { get; init; } = new(Namespaces, 0, 0);
+}
+
+/// <summary>Watched namespaces of one poll: dumped, carried from their last dump, and empty by their counters.</summary>
+internal readonly record struct NamespaceReads(int Dumped, int Carried, int Empty);
 
 /// <summary>The latest poll result and the latest failure, for readers on other threads.</summary>
 internal sealed class PollResultStore

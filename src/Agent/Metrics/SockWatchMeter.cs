@@ -53,6 +53,7 @@ internal sealed class SockWatchMeter : IDisposable
         Meter.CreateObservableCounter(Names.PollErrors, PollErrors, "{poll}", "Polls that failed, by collector and reason.");
         Meter.CreateObservableCounter(Names.Malformed, Malformed, "{entry}", "Kernel socket records that could not be parsed and were skipped.");
         Meter.CreateObservableGauge(Names.LastSuccess, LastSuccess, "s", "Unix time of the latest successful poll.");
+        Meter.CreateObservableGauge(Names.NetnsWatched, NetnsWatched, "{namespace}", "Watched network namespaces of the latest poll by how their sockets were read: dumped, carried (TCP counters still since the last dump: listeners dumped, connections carried), empty (counters show no socket).");
         Meter.CreateObservableGauge(Names.CollectorInfo, CollectorInfo, null, "The collector in use (proc after a fallback from netlink); always 1.");
         Meter.CreateObservableGauge(Names.BuildInfo, () => new Measurement<long>(1, Tag("version", Program.Version), Tag("dotnet_version", Environment.Version.ToString())), null, "SockWatch's version; always 1.");
         PollDuration = Meter.CreateHistogram<double>(Names.PollDuration, "s", "Time one poll took: dump, owners, facts, tracker and detectors.");
@@ -85,7 +86,7 @@ internal sealed class SockWatchMeter : IDisposable
         Names.TcpSockets, Names.OwnerSockets, Names.UnownedSockets, Names.CloseWaitLeaked, Names.CloseWaitOldestAge, Names.CloseWaitLeakAfter,
         Names.DescriptorUtilization, Names.EphemeralUtilization, Names.EphemeralPorts, Names.TimeWaitBuckets, Names.ListenQueue,
         Names.Findings, Names.Transitions, Names.Anomalies, Names.TimeWaitOverflows, Names.ListenOverflows, Names.ListenDrops,
-        Names.PollErrors, Names.Malformed, Names.LastSuccess, Names.CollectorInfo, Names.BuildInfo, Names.PollDuration,
+        Names.PollErrors, Names.Malformed, Names.LastSuccess, Names.NetnsWatched, Names.CollectorInfo, Names.BuildInfo, Names.PollDuration,
     ];
 
     public void Dispose() => Meter.Dispose();
@@ -289,6 +290,16 @@ internal sealed class SockWatchMeter : IDisposable
         }
     }
 
+    private IEnumerable<Measurement<long>> NetnsWatched()
+    {
+        if (_store.Latest is { } latest)
+        {
+            yield return new Measurement<long>(latest.Reads.Dumped, Tag("read", "dumped"));
+            yield return new Measurement<long>(latest.Reads.Carried, Tag("read", "carried"));
+            yield return new Measurement<long>(latest.Reads.Empty, Tag("read", "empty"));
+        }
+    }
+
     private IEnumerable<Measurement<long>> CollectorInfo()
     {
         if (_store.Latest is { } latest)
@@ -320,6 +331,7 @@ internal sealed class SockWatchMeter : IDisposable
         public const string PollErrors = "sockwatch.poll.errors";
         public const string Malformed = "sockwatch.malformed_entries";
         public const string LastSuccess = "sockwatch.last_poll_success.timestamp";
+        public const string NetnsWatched = "sockwatch.netns.watched";
         public const string CollectorInfo = "sockwatch.collector.info";
         public const string BuildInfo = "sockwatch.build.info";
         public const string PollDuration = "sockwatch.poll.duration";
