@@ -251,7 +251,10 @@ def report(a, r):
         add("| %s | %s | %s | %s | %s | %d |" % (label, s, fmt(median(it["cpu_ms"])), fmt(median(it["wall_ms"])),
                                               spread(it["cpu_ms"]), len(it["cpu_ms"])))
 
-    row("**full poll** of `%s` (steady, as the daemon polls: a new table, discovery, setns, dump, facts, owners)" % a.pattern, items.get("netns_poll"))
+    row("**full poll** of `%s` (steady, as the daemon polls: a new table, discovery, setns, a dump of each "
+        "namespace whose counters moved in the %s s since the last poll and of the listeners of the rest, facts, owners)"
+        % (a.pattern, fmt(a.interval)), items.get("netns_poll"))
+    row("full poll with every namespace dumped (`netns_redump_after` 0, or every namespace moved)", items.get("netns_poll_redump_all"))
     row("full poll, the process's first (JIT, %d netlink sockets opened, owners cold)" % n_ns, items.get("netns_poll_first"))
     row("full poll, cold with the JIT warm (new collector and resolver)", items.get("netns_poll_cold"))
     row("**one dump** of `%s`: the `netlink` item, its own process inside it" % a.big_ns, nl)
@@ -271,6 +274,7 @@ def report(a, r):
 
     ratio("**full poll CPU / one dump CPU** (`netlink`)", items.get("netns_poll"), nl, "cpu_ms", TARGET)
     ratio("full poll wall / one dump wall (`netlink`)", items.get("netns_poll"), nl, "wall_ms", TARGET)
+    ratio("full poll with every namespace dumped, CPU / one dump CPU", items.get("netns_poll_redump_all"), nl, "cpu_ms", TARGET)
     ratio("full poll CPU / dump from a thread in it (same process, interleaved)", items.get("netns_poll"), items.get("netlink_setns"), "cpu_ms")
     ratio("full poll CPU / that dump with the daemon's request", items.get("netns_poll"), items.get("netlink_setns_daemon"), "cpu_ms")
     add("")
@@ -279,10 +283,13 @@ def report(a, r):
     if p:
         add("Sockets in each steady poll (sum of the %d segments): %s; expected about %d x %d = %d. "
             "Namespaces collected a poll: %s; vanished %d, denied %d, failed %s; namespaces discovered "
-            "on the host a poll: %s; sockets attributed to an owner: %s."
+            "on the host a poll: %s; sockets attributed to an owner: %s. How each steady poll read the "
+            "namespaces (dumped / carried / empty), poll by poll: %s."
             % (n_ns, spread(p["sockets_each"]), n_ns, per_ns, n_ns * per_ns, spread(p["namespaces_each"]),
                sum(p["vanished_each"]), sum(p["denied_each"]), ", ".join(p["failed"]) or "none",
-               spread(p["discovered_each"]), spread(p["attributed_each"])))
+               spread(p["discovered_each"]), spread(p["attributed_each"]),
+               ", ".join("%d/%d/%d" % t for t in zip(p.get("dumped_each", []), p.get("carried_each", []), p.get("empty_each", [])))
+               or "n/a"))
         add("")
         add("Where a steady poll's time goes (medians of the same polls):")
         add("")
@@ -378,6 +385,7 @@ def main():
     ap.add_argument("--big-ready", required=True)
     ap.add_argument("--big-pid", type=int, required=True)
     ap.add_argument("--iterations", type=int, default=5)
+    ap.add_argument("--interval", type=float, default=15, help="seconds between the steady polls (the daemon's poll_interval)")
     ap.add_argument("--dump-iterations", type=int, default=15)
     ap.add_argument("--breakdown-iterations", type=int, default=2)
     ap.add_argument("--ready-timeout", type=float, default=900)
@@ -417,7 +425,8 @@ def main():
     r["dump"] = run_harness(["ip", "netns", "exec", a.big_ns, a.harness, "--items", "netlink",
                              "--iterations", str(a.dump_iterations)], "netlink", a.logdir, a.timeout)
     r["main"] = run_harness([a.harness, "--netns", a.pattern, "--netns-dump", a.big_ns,
-                             "--iterations", str(a.iterations)], "netns_poll", a.logdir, a.timeout)
+                             "--iterations", str(a.iterations), "--netns-interval", str(a.interval)],
+                            "netns_poll", a.logdir, a.timeout)
     argv = [a.harness, "--netns", a.pattern, "--breakdown", "--iterations", str(a.breakdown_iterations)]
     if a.empty_ns:
         argv += ["--netns-empty", a.empty_ns]

@@ -2,7 +2,7 @@
 # Every network namespace, measured against the issue's target, as root:
 #   "200 namespaces of 500 sockets each: one full poll costs at most 3x one dump of 100,000
 #    sockets in one namespace."
-#   bench/netns.sh [--namespaces 200] [--per-namespace 500] [--big 100000] [--iterations 5]
+#   bench/netns.sh [--namespaces 200] [--per-namespace 500] [--big 100000] [--iterations 5] [--interval 15]
 #                  [--dump-iterations 15] [--breakdown-iterations 2] [--processes 4]
 #                  [--child-ehash N] [--ref REV] [--no-snapshot] [--out FILE]
 # Publishes sockwatch and builds the harness (Release) from a clean export of REV (default HEAD;
@@ -23,7 +23,7 @@ command_line="bench/netns.sh${*:+ $(printf '%q ' "$@")}"
 command_line=${command_line% }
 
 usage() {
-  echo "usage: bench/netns.sh [--namespaces N] [--per-namespace N] [--big N] [--iterations N] [--dump-iterations N]" >&2
+  echo "usage: bench/netns.sh [--namespaces N] [--per-namespace N] [--big N] [--iterations N] [--interval S] [--dump-iterations N]" >&2
   echo "       [--breakdown-iterations N] [--processes N] [--child-ehash N] [--ref REV] [--no-snapshot] [--out FILE]" >&2
 }
 
@@ -31,6 +31,7 @@ namespaces=200
 per_namespace=500
 big=100000
 iterations=5
+interval=15
 dump_iterations=15
 breakdown_iterations=2
 processes=4
@@ -45,6 +46,7 @@ while [ $# -gt 0 ]; do
     --per-namespace) per_namespace="$2"; shift 2 ;;
     --big) big="$2"; shift 2 ;;
     --iterations) iterations="$2"; shift 2 ;;
+    --interval) interval="$2"; shift 2 ;;
     --dump-iterations) dump_iterations="$2"; shift 2 ;;
     --breakdown-iterations) breakdown_iterations="$2"; shift 2 ;;
     --processes) processes="$2"; shift 2 ;;
@@ -170,7 +172,7 @@ python3 bench/netns.py --harness "$artifacts/harness/SockWatch.Bench" "${sockwat
   --pattern "${prefix}*" --big-ns "$big_ns" --empty-ns "$empty_ns" \
   --namespaces "$namespaces" --per-namespace "$per_namespace" --big "$big" \
   --small-ready "$work/small.json" --small-pid "$small_pid" --big-ready "$work/big.json" --big-pid "$big_pid" \
-  --iterations "$iterations" --dump-iterations "$dump_iterations" --breakdown-iterations "$breakdown_iterations" \
+  --iterations "$iterations" --interval "$interval" --dump-iterations "$dump_iterations" --breakdown-iterations "$breakdown_iterations" \
   --logdir "$logs" --out "$out" --command "$command_line" "${setup_notes[@]}" --child-ehash "${child_ehash:-0}" \
   --revision "measured: $(git log -1 --format='%h' "$revision"), harness from the work tree"
 echo "bench/netns.sh: report in $out" >&2

@@ -20,13 +20,16 @@ namespace SockWatch.Bench;
 /// with one resolver across polls), interleaved round by round with one netlink dump of the
 /// namespace NAME, made on a thread that entered it. Items: <c>netns_poll_first</c> (the
 /// process's first poll: JIT, every namespace's netlink socket opened, owners cold),
-/// <c>netns_poll</c> (steady, after warm-up), <c>netns_poll_cold</c> (a new collector and
+/// <c>netns_poll</c> (steady, after warm-up, the daemon's netns_redump_after: a namespace whose
+/// counters stood still is carried; polls <c>--netns-interval</c> apart, default 15 s, the
+/// daemon's poll_interval), <c>netns_poll_redump_all</c> (the same polls with every namespace
+/// dumped, as when every one moved), <c>netns_poll_cold</c> (a new collector and
 /// resolver, JIT warm: sockets opened and owners cold again), <c>netlink_setns</c> (one dump of
 /// NAME, <see cref="CollectRequest.All"/>, as the <c>netlink</c> item) and
 /// <c>netlink_setns_daemon</c> (the same with the daemon's request).</item>
 /// <item><c>--netns PATTERN --breakdown</c>: the parts of a poll one at a time: discovery,
 /// a thread started and joined, setns into each namespace, a netlink socket opened in each,
-/// the dumps, the facts, owners (steady and cold), and the whole poll again.</item>
+/// the dumps, the facts, owners (steady and cold), and the whole poll again (every namespace dumped).</item>
 /// </list>
 /// CPU is the process's (getrusage RUSAGE_SELF: every thread, the kernel's work included);
 /// a poll's own thread is counted once it has ended, which it has when Collect returns.
@@ -39,7 +42,10 @@ internal static partial class Program
     /// <summary>What <c>Poller</c> asks for: tcp_info only for close_wait and fin_wait2.</summary>
     private static readonly CollectRequest DaemonRequest = new() { TcpInfoStateMask = TcpStateMask.Of([TcpState.CloseWait, TcpState.FinWait2]) };
 
-    private static int Netns(string pattern, string? dumpName, string? emptyName, bool breakdown, int iterations)
+    /// <summary>The daemon's netns_redump_after.</summary>
+    private static readonly TimeSpan DaemonRedumpAfter = TimeSpan.FromMinutes(10);
+
+    private static int Netns(string pattern, string? dumpName, string? emptyName, bool breakdown, int iterations, TimeSpan interval)
     {
         if (NamespaceSelection.TryParse(pattern, null, out var reason) is not { } selection)
         {
@@ -66,10 +72,13 @@ internal static partial class Program
 
         var samples = new Dictionary<string, List<Sample>>
         {
-            ["netns_poll_first"] = [], ["netns_poll"] = [], ["netns_poll_cold"] = [], ["netlink_setns"] = [], ["netlink_setns_daemon"] = [],
+            ["netns_poll_first"] = [], ["netns_poll"] = [], ["netns_poll_redump_all"] = [], ["netns_poll_cold"] = [], ["netlink_setns"] = [], ["netlink_setns_daemon"] = [],
         };
 
-        using var poll = new FullPoll(selection);
+        // The daemon's default: a namespace whose counters stood still since its last dump is
+        // carried; and the same polls with every namespace dumped, as when all of them moved.
+        using var poll = new FullPoll(selection, DaemonRedumpAfter);
+        using var every = new FullPoll(selection, TimeSpan.Zero);
         samples["netns_poll_first"].Add(poll.Run());
 
         using var inside = new InNamespace(big);
@@ -80,7 +89,9 @@ internal static partial class Program
             Sample.Measure(() => inside.Run(() => collector.Collect(dumpTable, request)), () => dumpTable.Count);
 
         // warm-up: one round (a poll can cost seconds: with the table the host shares, the kernel walks all of it for each namespace)
+        var lastPoll = Stopwatch.GetTimestamp();
         poll.Run();
+        every.Run();
         Dump(dumpAll, CollectRequest.All);
         Dump(dumpDaemon, DaemonRequest);
 
@@ -88,21 +99,33 @@ internal static partial class Program
         GC.WaitForPendingFinalizers();
         for (var i = 0; i < iterations; i++)
         {
+            // The carrying poller's polls are an interval apart, as the daemon's are: what a poll
+            // finds moved is what moved in one interval (time_wait sets rebuilt, their timers).
+            // When the rest of a round takes longer, the interval is that much longer.
+            var wait = interval - Stopwatch.GetElapsedTime(lastPoll);
+            if (wait > TimeSpan.Zero)
+            {
+                Thread.Sleep(wait);
+            }
+
+            lastPoll = Stopwatch.GetTimestamp();
+            samples["netns_poll"].Add(poll.Run());
+
             // alternate who goes first, so that neither always pays the other's garbage
             if (i % 2 == 0)
             {
-                samples["netns_poll"].Add(poll.Run());
+                samples["netns_poll_redump_all"].Add(every.Run());
             }
 
             samples["netlink_setns"].Add(Dump(dumpAll, CollectRequest.All));
             samples["netlink_setns_daemon"].Add(Dump(dumpDaemon, DaemonRequest));
             if (i % 2 == 1)
             {
-                samples["netns_poll"].Add(poll.Run());
+                samples["netns_poll_redump_all"].Add(every.Run());
             }
         }
 
-        using (var cold = new FullPoll(selection))
+        using (var cold = new FullPoll(selection, DaemonRedumpAfter))
         {
             samples["netns_poll_cold"].Add(cold.Run());
         }
@@ -173,7 +196,8 @@ internal static partial class Program
             f.Dispose();
         }
 
-        using var poll = new FullPoll(selection);
+        // Every namespace dumped, as the parts above measure them.
+        using var poll = new FullPoll(selection, TimeSpan.Zero);
         poll.Run();
         var attributed = 0;
         Emit("owners_steady", iterations, () => attributed = poll.Owners.Resolve(poll.Table, poll.Segments).Owners.Count(o => o is not null), () => attributed);
@@ -223,6 +247,9 @@ internal static partial class Program
             doc["collect_alloc_bytes"] = polls.Select(p => p.CollectAllocBytes);
             doc["owners_alloc_bytes"] = polls.Select(p => p.OwnersAllocBytes);
             doc["owners_wall_ms"] = polls.Select(p => p.OwnersWallMs);
+            doc["dumped_each"] = polls.Select(p => p.Dumped);
+            doc["carried_each"] = polls.Select(p => p.Carried);
+            doc["empty_each"] = polls.Select(p => p.Empty);
         }
 
         Console.WriteLine(JsonSerializer.Serialize(doc));
@@ -231,7 +258,7 @@ internal static partial class Program
     private sealed record PollParts(
         int TableRows, int Namespaces, int Vanished, int Denied, IReadOnlyList<string> Failed, int Discovered, int Attributed,
         double DiscoveryCpuMs, double DiscoveryWallMs, double CollectCpuMs, double CollectWallMs, double OwnersCpuMs, double OwnersWallMs,
-        long CollectAllocBytes, long OwnersAllocBytes);
+        long CollectAllocBytes, long OwnersAllocBytes, int Dumped, int Carried, int Empty);
 
     /// <summary>One measured run: CPU and wall, managed bytes allocated by every thread, sockets; the parts of a poll.</summary>
     private sealed record Sample(double CpuMs, double WallMs, long AllocBytes, int Sockets, PollParts? Poll = null)
@@ -262,9 +289,10 @@ internal static partial class Program
         private int _discovered;
         private int _lastCount;
 
-        public FullPoll(NamespaceSelection selection)
+        /// <param name="redumpAfter">As <c>netns_redump_after</c>: zero dumps every namespace every poll.</param>
+        public FullPoll(NamespaceSelection selection, TimeSpan redumpAfter)
         {
-            _collector = new NamespaceCollector(selection, CollectorKind.Netlink, "/proc", NullLogger.Instance, Discover);
+            _collector = new NamespaceCollector(selection, CollectorKind.Netlink, "/proc", NullLogger.Instance, Discover) { RedumpAfter = redumpAfter };
             Owners = new OwnerResolver("/proc", NullLogger.Instance);
         }
 
@@ -307,7 +335,8 @@ internal static partial class Program
                 Table.Count, collection!.Segments.Count, collection.Vanished, collection.Denied, collection.Failed, _discovered,
                 ownership!.Owners.Count(o => o is not null),
                 _discoveryCpu, _discoveryWall, collectCpu, collectWall, sample.CpuMs - collectCpu, sample.WallMs - collectWall,
-                collectAlloc, sample.AllocBytes - collectAlloc);
+                collectAlloc, sample.AllocBytes - collectAlloc,
+                collection.Count(NamespaceRead.Dumped), collection.Count(NamespaceRead.Carried), collection.Count(NamespaceRead.Empty));
             return sample with { Poll = parts };
         }
 

@@ -39,6 +39,7 @@ internal static partial class Program
         string? netnsDump = null;
         string? netnsEmpty = null;
         var breakdown = false;
+        var netnsInterval = TimeSpan.FromSeconds(15); // the daemon's poll_interval
         for (var i = 0; i < args.Length; i++)
         {
             switch (args[i])
@@ -67,8 +68,11 @@ internal static partial class Program
                 case "--breakdown":
                     breakdown = true;
                     break;
+                case "--netns-interval" when i + 1 < args.Length:
+                    netnsInterval = TimeSpan.FromSeconds(double.Parse(args[++i], CultureInfo.InvariantCulture));
+                    break;
                 default:
-                    Console.Error.WriteLine($"SockWatch.Bench: unknown argument '{args[i]}'; accepted: --iterations N, --proc-root DIR, --ownership, --items A,B, --netns PATTERN, --netns-dump NAME, --netns-empty NAME, --breakdown");
+                    Console.Error.WriteLine($"SockWatch.Bench: unknown argument '{args[i]}'; accepted: --iterations N, --proc-root DIR, --ownership, --items A,B, --netns PATTERN, --netns-dump NAME, --netns-empty NAME, --breakdown, --netns-interval SECONDS");
                     return 2;
             }
         }
@@ -81,7 +85,7 @@ internal static partial class Program
 
         if (netns is not null)
         {
-            return Netns(netns, netnsDump, netnsEmpty, breakdown, iterations);
+            return Netns(netns, netnsDump, netnsEmpty, breakdown, iterations, netnsInterval);
         }
 
         var table = new SocketTable(1024);
