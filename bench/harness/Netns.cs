@@ -250,6 +250,11 @@ internal static partial class Program
             doc["dumped_each"] = polls.Select(p => p.Dumped);
             doc["carried_each"] = polls.Select(p => p.Carried);
             doc["empty_each"] = polls.Select(p => p.Empty);
+            doc["owner_scans"] = polls.Select(p => new
+            {
+                new_processes = p.Scan.NewProcesses, rescanned = p.Scan.Rescanned, for_unplaced = p.Scan.RescannedForUnplaced,
+                unplaced = p.Scan.UnplacedAfterFirstPass, descriptors = p.Scan.DescriptorsRead,
+            });
         }
 
         Console.WriteLine(JsonSerializer.Serialize(doc));
@@ -258,7 +263,7 @@ internal static partial class Program
     private sealed record PollParts(
         int TableRows, int Namespaces, int Vanished, int Denied, IReadOnlyList<string> Failed, int Discovered, int Attributed,
         double DiscoveryCpuMs, double DiscoveryWallMs, double CollectCpuMs, double CollectWallMs, double OwnersCpuMs, double OwnersWallMs,
-        long CollectAllocBytes, long OwnersAllocBytes, int Dumped, int Carried, int Empty);
+        long CollectAllocBytes, long OwnersAllocBytes, int Dumped, int Carried, int Empty, OwnerScanStats Scan);
 
     /// <summary>One measured run: CPU and wall, managed bytes allocated by every thread, sockets; the parts of a poll.</summary>
     private sealed record Sample(double CpuMs, double WallMs, long AllocBytes, int Sockets, PollParts? Poll = null)
@@ -336,7 +341,7 @@ internal static partial class Program
                 ownership!.Owners.Count(o => o is not null),
                 _discoveryCpu, _discoveryWall, collectCpu, collectWall, sample.CpuMs - collectCpu, sample.WallMs - collectWall,
                 collectAlloc, sample.AllocBytes - collectAlloc,
-                collection.Count(NamespaceRead.Dumped), collection.Count(NamespaceRead.Carried), collection.Count(NamespaceRead.Empty));
+                collection.Count(NamespaceRead.Dumped), collection.Count(NamespaceRead.Carried), collection.Count(NamespaceRead.Empty), ownership.Stats);
             return sample with { Poll = parts };
         }
 

@@ -16,6 +16,12 @@ public sealed record OwnerScanStats
     /// <summary>Known processes whose descriptors were listed again (their count changed, or a socket was unplaced).</summary>
     public int Rescanned { get; init; }
 
+    /// <summary>Of <see cref="Rescanned"/>, those listed because sockets of the table were still unplaced after the first pass.</summary>
+    public int RescannedForUnplaced { get; init; }
+
+    /// <summary>Sockets with an inode that no process was known to hold after the first pass.</summary>
+    public int UnplacedAfterFirstPass { get; init; }
+
     /// <summary>Processes that exited since the last scan, or during this one.</summary>
     public int Vanished { get; init; }
 
@@ -147,6 +153,7 @@ public sealed unsafe class ProcessScanner
         // descriptor for another (same count). List the others once; what is still unplaced
         // after that is remembered, so it does not cost a full listing every poll.
         var unplaced = CountUnplaced(table, rememberUnplaceable: false);
+        var forUnplaced = 0;
         if (unplaced > 0)
         {
             foreach (var e in _processes.Values)
@@ -156,6 +163,7 @@ public sealed unsafe class ProcessScanner
                     if (ListDescriptors(e, generation, path, ref descriptors))
                     {
                         rescanned++;
+                        forUnplaced++;
                     }
                 }
             }
@@ -178,6 +186,8 @@ public sealed unsafe class ProcessScanner
             Processes = processes,
             NewProcesses = fresh,
             Rescanned = rescanned,
+            RescannedForUnplaced = forUnplaced,
+            UnplacedAfterFirstPass = unplaced,
             Vanished = vanished,
             PidsReused = reused,
             Denied = denied,
