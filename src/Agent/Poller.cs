@@ -52,12 +52,16 @@ internal sealed class Poller : IDisposable
     /// <param name="options">Validated options.</param>
     /// <param name="logger">For the collectors' and resolver's warnings.</param>
     /// <param name="defaultNetns">The command's default when options say nothing: run watches all, check self.</param>
-    public Poller(SockWatchOptions options, ILogger logger, string defaultNetns)
+    /// <param name="carryQuietNamespaces">
+    /// The daemon's way: a namespace whose TCP counters stood still since its last dump is carried
+    /// for up to netns_redump_after. One-shot commands dump every namespace at every poll.
+    /// </param>
+    public Poller(SockWatchOptions options, ILogger logger, string defaultNetns, bool carryQuietNamespaces = false)
         : this(options, logger, new NamespaceCollector(
             CommonOptions.Namespaces(options, defaultNetns),
             CollectorKinds.TryParse(options.Collector, out var kind) ? kind : CollectorKind.Auto, // validated at start
             options.ProcRoot,
-            logger) { RedumpAfter = options.NetnsRedumpAfter })
+            logger) { RedumpAfter = carryQuietNamespaces ? options.NetnsRedumpAfter : TimeSpan.Zero })
     {
     }
 

@@ -23,7 +23,7 @@ internal sealed partial class PollLoop(SockWatchOptions options, PollResultStore
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        using var poller = new Poller(options, logger, defaultNetns: "all");
+        using var poller = new Poller(options, logger, defaultNetns: "all", carryQuietNamespaces: true);
         var evaluator = new PollEvaluator(CheckCommand.ToDetectorOptions(options));
         LogStarted(logger, poller.CollectorName, options.PollInterval.TotalSeconds);
 
