@@ -231,15 +231,4 @@ public sealed class CarriedSocketsTests : IDisposable
         File.WriteAllText(path, text);
         return path;
     }
-
-    private sealed class ManualClock : TimeProvider
-    {
-        private long _ticks = 1_000_000;
-
-        public override long TimestampFrequency => TimeSpan.TicksPerSecond;
-
-        public override long GetTimestamp() => _ticks;
-
-        public void Advance(TimeSpan by) => _ticks += by.Ticks;
-    }
 }

@@ -246,17 +246,6 @@ public sealed class NetworkNamespaceTests : IDisposable
     private static SocketRecord Listener(SocketTable table, NamespaceSegment segment) =>
         table.Records.Slice(segment.Start, segment.Count).ToArray().Single(r => r.State == TcpState.Listen);
 
-    private sealed class ManualClock : TimeProvider
-    {
-        private long _ticks = 1_000_000;
-
-        public override long TimestampFrequency => TimeSpan.TicksPerSecond;
-
-        public override long GetTimestamp() => _ticks;
-
-        public void Advance(TimeSpan by) => _ticks += by.Ticks;
-    }
-
     [ChildEhashFact]
     public void Namespaces_dumped_through_the_host_table_are_counted_and_said_once()
     {
