@@ -27,7 +27,7 @@ public sealed class CarriedSocketsTests : IDisposable
         carried.Remember(dumped, Activity(inSegs: 10), Request, Redump, clock.GetTimestamp());
         clock.Advance(TimeSpan.FromSeconds(15));
 
-        Assert.True(carried.CanCarry(Activity(inSegs: 10), Request));
+        Assert.True(carried.TryCarry(Activity(inSegs: 10), Request));
         var table = new SocketTable();
         table.Append() = Row(TcpState.Listen, 9); // the listeners the caller dumped afresh
         carried.AppendTo(table);
@@ -42,15 +42,15 @@ public sealed class CarriedSocketsTests : IDisposable
         var carried = new CarriedSockets(7, clock);
         carried.Remember([Row(TcpState.Established, 1)], Activity(inSegs: 10), Request, Redump, clock.GetTimestamp());
 
-        Assert.False(carried.CanCarry(Activity(inSegs: 11), Request));
-        Assert.False(carried.CanCarry(Activity(inSegs: 10) with { OutSegs = 1 }, Request));
-        Assert.False(carried.CanCarry(Activity(inSegs: 10) with { TimeWait = 1 }, Request));
-        Assert.False(carried.CanCarry(null, Request));
-        Assert.False(carried.CanCarry(Activity(inSegs: 10), CollectRequest.All));
-        Assert.True(carried.CanCarry(Activity(inSegs: 10), Request with { })); // an equal request is the same request
+        Assert.False(carried.TryCarry(Activity(inSegs: 11), Request));
+        Assert.False(carried.TryCarry(Activity(inSegs: 10) with { OutSegs = 1 }, Request));
+        Assert.False(carried.TryCarry(Activity(inSegs: 10) with { TimeWait = 1 }, Request));
+        Assert.False(carried.TryCarry(null, Request));
+        Assert.False(carried.TryCarry(Activity(inSegs: 10), CollectRequest.All));
+        Assert.True(carried.TryCarry(Activity(inSegs: 10), Request with { })); // an equal request is the same request
 
         carried.Remember([Row(TcpState.Established, 1)], null, Request, Redump, clock.GetTimestamp());
-        Assert.False(carried.CanCarry(null, Request));
+        Assert.False(carried.TryCarry(null, Request));
         Assert.Equal(0, carried.Count);
     }
 
@@ -59,17 +59,55 @@ public sealed class CarriedSocketsTests : IDisposable
     {
         var clock = new ManualClock();
         var carried = new CarriedSockets(7, clock);
-        var timeWait = Row(TcpState.TimeWait, 1);
-        timeWait.Timer = SocketTimer.TimeWait;
-        timeWait.TimerExpiresMs = 20_000;
+        var keepalive = Row(TcpState.Established, 1);
+        keepalive.Timer = SocketTimer.Keepalive;
+        keepalive.TimerExpiresMs = 20_000;
         var started = clock.GetTimestamp();
         clock.Advance(TimeSpan.FromSeconds(2)); // the dump took 2 s: the timer counts from its start
-        carried.Remember([Row(TcpState.Established, 2), timeWait], Activity(inSegs: 3), Request, Redump, started);
+        carried.Remember([Row(TcpState.Established, 2), keepalive], Activity(inSegs: 3), Request, Redump, started);
 
         clock.Advance(TimeSpan.FromSeconds(17));
-        Assert.True(carried.CanCarry(Activity(inSegs: 3), Request)); // 19 s after the dump began
+        Assert.True(carried.TryCarry(Activity(inSegs: 3), Request)); // 19 s after the dump began
         clock.Advance(TimeSpan.FromSeconds(1));
-        Assert.False(carried.CanCarry(Activity(inSegs: 3), Request)); // 20 s: it has fired
+        Assert.False(carried.TryCarry(Activity(inSegs: 3), Request)); // 20 s: it has fired (a probe sent, or not)
+    }
+
+    [Fact]
+    public void Minisockets_that_ended_on_time_are_dropped_when_tw_fell_by_exactly_their_number()
+    {
+        var clock = new ManualClock();
+        var carried = new CarriedSockets(7, clock);
+        SocketRecord[] dumped = [TimeWait(1, 10_000), TimeWait(2, 12_000), TimeWait(3, 50_000), Row(TcpState.CloseWait, 4)];
+        dumped[1].State = TcpState.FinWait2; // an orphan's fin_wait2: a minisocket too
+        var before = Activity(inSegs: 3) with { TimeWait = 3 };
+        carried.Remember(dumped, before, Request, Redump, clock.GetTimestamp());
+
+        clock.Advance(TimeSpan.FromSeconds(15));
+        Assert.True(carried.TryCarry(before, Request)); // due, but the timer wheel has not reached them: still there
+        Assert.False(carried.TryCarry(before with { TimeWait = 2 }, Request)); // one of the two due ended: which one cannot be told
+        Assert.False(carried.TryCarry(before with { TimeWait = 1, OutSegs = 1 }, Request)); // and something else happened
+        Assert.True(carried.TryCarry(before with { TimeWait = 1 }, Request)); // both ended
+
+        var table = new SocketTable();
+        carried.AppendTo(table);
+        Assert.Equal([3UL, 4UL], table.Records.ToArray().Select(r => r.Cookie));
+        Assert.Equal(35_000u, table[0].TimerExpiresMs);
+
+        // The activity they were carried under is the new one now.
+        Assert.True(carried.TryCarry(before with { TimeWait = 1 }, Request));
+        Assert.False(carried.TryCarry(before, Request));
+    }
+
+    [Fact]
+    public void A_tw_count_that_fell_with_no_minisocket_due_means_a_dump()
+    {
+        var clock = new ManualClock();
+        var carried = new CarriedSockets(7, clock);
+        var before = Activity(inSegs: 3) with { TimeWait = 1 };
+        carried.Remember([TimeWait(1, 50_000)], before, Request, Redump, clock.GetTimestamp());
+
+        clock.Advance(TimeSpan.FromSeconds(15));
+        Assert.False(carried.TryCarry(before with { TimeWait = 0 }, Request)); // ended early: a segment we did not count, say
     }
 
     [Fact]
@@ -82,7 +120,7 @@ public sealed class CarriedSocketsTests : IDisposable
         retransmitting.TimerExpiresMs = 0;
         carried.Remember([retransmitting], Activity(inSegs: 3), Request, Redump, clock.GetTimestamp());
 
-        Assert.False(carried.CanCarry(Activity(inSegs: 3), Request));
+        Assert.False(carried.TryCarry(Activity(inSegs: 3), Request));
     }
 
     [Theory]
@@ -97,9 +135,9 @@ public sealed class CarriedSocketsTests : IDisposable
         carried.Remember([Row(TcpState.Established, 1)], Activity(inSegs: 3), Request, Redump, clock.GetTimestamp());
 
         clock.Advance(Redump / 2 - TimeSpan.FromMilliseconds(1));
-        Assert.True(carried.CanCarry(Activity(inSegs: 3), Request));
+        Assert.True(carried.TryCarry(Activity(inSegs: 3), Request));
         clock.Advance(Redump / 2 + TimeSpan.FromMilliseconds(1));
-        Assert.False(carried.CanCarry(Activity(inSegs: 3), Request));
+        Assert.False(carried.TryCarry(Activity(inSegs: 3), Request));
     }
 
     [Fact]
@@ -112,7 +150,7 @@ public sealed class CarriedSocketsTests : IDisposable
             var carried = new CarriedSockets(inode, clock);
             carried.Remember([Row(TcpState.Established, 1)], Activity(inSegs: 3), Request, Redump, clock.GetTimestamp());
             var minutes = 0.0;
-            while (carried.CanCarry(Activity(inSegs: 3), Request))
+            while (carried.TryCarry(Activity(inSegs: 3), Request))
             {
                 clock.Advance(TimeSpan.FromSeconds(15));
                 minutes += 0.25;
@@ -134,10 +172,10 @@ public sealed class CarriedSocketsTests : IDisposable
         var many = Enumerable.Range(0, CarriedSockets.MaxRows + 1).Select(i => Row(TcpState.Established, (ulong)i)).ToArray();
 
         carried.Remember(many, Activity(inSegs: 3), Request, Redump, clock.GetTimestamp());
-        Assert.False(carried.CanCarry(Activity(inSegs: 3), Request));
+        Assert.False(carried.TryCarry(Activity(inSegs: 3), Request));
 
         carried.Remember([Row(TcpState.Established, 1)], Activity(inSegs: 3), Request, TimeSpan.Zero, clock.GetTimestamp());
-        Assert.False(carried.CanCarry(Activity(inSegs: 3), Request));
+        Assert.False(carried.TryCarry(Activity(inSegs: 3), Request));
     }
 
     [Fact]
@@ -222,6 +260,14 @@ public sealed class CarriedSocketsTests : IDisposable
         + "Udp: InDatagrams NoPorts\nUdp: 0 0\n";
 
     private static TcpActivity Activity(long inSegs) => new(1, 0, 0, 0, 0, 0, 0, 1, inSegs, 0, 0, 0, 0);
+
+    private static SocketRecord TimeWait(ulong cookie, uint expiresMs)
+    {
+        var r = Row(TcpState.TimeWait, cookie);
+        r.Timer = SocketTimer.TimeWait;
+        r.TimerExpiresMs = expiresMs;
+        return r;
+    }
 
     private static SocketRecord Row(TcpState state, ulong cookie) => new() { State = state, Cookie = cookie, HasCookie = true, Family = SocketFamily.Inet };
 

@@ -217,6 +217,63 @@ public sealed class NetworkNamespaceTests : IDisposable
         Assert.Contains(table.Records.Slice(closed.Start, closed.Count).ToArray(), r => r.State == TcpState.CloseWait);
     }
 
+    [RootFact]
+    public void A_minisocket_that_ends_on_its_timer_is_dropped_and_the_namespace_still_carried()
+    {
+        using var ns = new TestNamespace();
+        TestNamespace.Ip("netns", "exec", ns.Name, "sysctl", "-qw", "net.ipv4.tcp_fin_timeout=1");
+        var discovered = NamespaceDiscovery.Discover().Where(n => n.Name == ns.Name).ToList();
+        using var collector = new NamespaceCollector(
+            NamespaceSelection.TryParse(ns.Name, null, out _)!, CollectorKind.Netlink, "/proc", NullLogger.Instance, () => discovered)
+        {
+            RedumpAfter = TimeSpan.FromMinutes(10),
+        };
+        var table = new SocketTable();
+        NamespaceSegment Poll() => collector.Collect(table, CollectRequest.All, readFacts: false).Segments.Single();
+        SocketRecord[] Rows(NamespaceSegment segment) => table.Records.Slice(segment.Start, segment.Count).ToArray();
+
+        // The client sends its FIN and the server keeps its end (close_wait). Closed in
+        // fin_wait2, the client's end becomes a minisocket that ends after tcp_fin_timeout,
+        // sending nothing. (A close() before the FIN's ACK may instead leave a full socket
+        // with a timer that resets the connection, hence the shutdown first.)
+        using var sockets = ns.Inside(() => ListenerWithClients(1));
+        ns.Inside(() =>
+        {
+            sockets[1].Shutdown(System.Net.Sockets.SocketShutdown.Send);
+            return 0;
+        });
+        Thread.Sleep(100); // the FIN's ACK
+        ns.Inside(() =>
+        {
+            sockets[1].Close();
+            return 0;
+        });
+        Assert.Equal(1, TimeWaitCount(ns));
+        var dumped = PollUntilQuiet(Poll, NamespaceRead.Dumped);
+        Assert.Contains(Rows(dumped), r => r.State == TcpState.FinWait2 && r.Timer == SocketTimer.TimeWait);
+
+        var deadline = DateTime.UtcNow.AddSeconds(15);
+        while (TimeWaitCount(ns) != 0)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the fin_wait2 minisocket never ended");
+            Thread.Sleep(100);
+        }
+
+        var after = Poll();
+        Assert.Equal(NamespaceRead.Carried, after.Read);
+        Assert.DoesNotContain(Rows(after), r => r.State == TcpState.FinWait2);
+        Assert.Contains(Rows(after), r => r.State == TcpState.CloseWait);
+        Assert.Equal(dumped.Count - 1, after.Count);
+    }
+
+    private static long TimeWaitCount(TestNamespace ns)
+    {
+        var sockstat = ns.Inside(() => File.ReadAllText("/proc/thread-self/net/sockstat"));
+        var match = System.Text.RegularExpressions.Regex.Match(sockstat, @"^TCP: .*\btw (\d+)", System.Text.RegularExpressions.RegexOptions.Multiline);
+        Assert.True(match.Success, sockstat);
+        return long.Parse(match.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
+    }
+
     /// <summary>
     /// Polls until one is carried (the namespace quiet: loopback ACKs can trail a connect by a
     /// few milliseconds) and returns the poll before it, which must have been read as <paramref name="before"/>.

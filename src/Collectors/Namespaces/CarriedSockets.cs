@@ -10,6 +10,13 @@ namespace SockWatch.Collectors.Namespaces;
 /// caller dumps them afresh, which walks only the kernel's listening hash.
 /// </summary>
 /// <remarks>
+/// Time_wait minisockets (time_wait, and fin_wait2 of an orphan: timer 3) end at their timer
+/// without a segment. When the only change is that tw fell by exactly the number of carried
+/// minisockets whose timers have come due, those are the ones that ended (a timer never fires
+/// before its time, and anything else that ends one moves another counter): they are dropped
+/// and the rest carried. Any other timer that comes due means a dump.
+/// </remarks>
+/// <remarks>
 /// Where namespaces share the host's TCP table, a dump of a namespace walks every socket of the
 /// host; a quiet namespace carried costs three small reads and a walk of the listening hash.
 /// What a carried row can miss is what moves without a segment or a timer (see
@@ -38,7 +45,10 @@ internal sealed class CarriedSockets
     private long _dumpedAt;
     private TimeSpan _due;
 
-    /// <summary>Milliseconds after the dump at which the first carried timer (retransmit, keepalive, time_wait, probe) fires.</summary>
+    /// <summary>
+    /// Milliseconds after the dump at which the first carried timer other than a time_wait
+    /// minisocket's (retransmit, keepalive, probe) fires.
+    /// </summary>
     private long _firstTimerMs;
 
     /// <param name="inode">The namespace's inode: where in [1/2, 1] of the redump interval its own interval falls.</param>
@@ -63,18 +73,55 @@ internal sealed class CarriedSockets
 
     /// <summary>
     /// Whether the rows held can stand for a dump now: held, taken for the same request, the
-    /// namespace's activity unchanged since just before that dump, no carried timer due, and
-    /// the namespace's redump interval not over.
+    /// namespace's redump interval not over, no carried timer due but time_wait minisockets',
+    /// and the namespace's activity unchanged since just before that dump but for tw, down by
+    /// exactly the minisockets due. Those are dropped then (see the remarks).
     /// </summary>
-    public bool CanCarry(TcpActivity? activity, CollectRequest request)
+    public bool TryCarry(TcpActivity? activity, CollectRequest request)
     {
-        if (!_held || activity is not { } now || now != _activity || !Equals(request, _request))
+        if (!_held || activity is not { } now || !Equals(request, _request))
         {
             return false;
         }
 
         var elapsed = _time.GetElapsedTime(_dumpedAt);
-        return elapsed < _due && (long)elapsed.TotalMilliseconds < _firstTimerMs;
+        var ms = (long)elapsed.TotalMilliseconds;
+        if (elapsed >= _due || ms >= _firstTimerMs)
+        {
+            return false;
+        }
+
+        if (now == _activity)
+        {
+            return true; // nothing ended: a minisocket past its time that the kernel has not yet let go still counts in tw
+        }
+
+        var ended = 0;
+        foreach (ref readonly var r in _rows.AsSpan(0, _count))
+        {
+            if (r.Timer == SocketTimer.TimeWait && r.TimerExpiresMs <= ms)
+            {
+                ended++;
+            }
+        }
+
+        if (ended == 0 || now != _activity with { TimeWait = _activity.TimeWait - ended })
+        {
+            return false;
+        }
+
+        var kept = 0;
+        for (var i = 0; i < _count; i++)
+        {
+            if (!(_rows[i].Timer == SocketTimer.TimeWait && _rows[i].TimerExpiresMs <= ms))
+            {
+                _rows[kept++] = _rows[i];
+            }
+        }
+
+        _count = kept;
+        _activity = now;
+        return true;
     }
 
     /// <summary>
@@ -107,7 +154,7 @@ internal sealed class CarriedSockets
             }
 
             _rows[count++] = r;
-            if (r.Timer != SocketTimer.Off && r.TimerExpiresMs < firstTimer)
+            if (r.Timer is not (SocketTimer.Off or SocketTimer.TimeWait) && r.TimerExpiresMs < firstTimer)
             {
                 firstTimer = r.TimerExpiresMs;
             }
@@ -124,7 +171,8 @@ internal sealed class CarriedSockets
 
     /// <summary>
     /// Appends the rows held, aged by the time since their dump: timers are that much nearer
-    /// (none is due, or <see cref="CanCarry"/> would have said no), tcp_info's times since the
+    /// (none is due, or <see cref="TryCarry"/> would have said no, but a minisocket's whose end
+    /// the kernel's timer wheel has not reached yet: it shows 0), tcp_info's times since the
     /// last data and ACK that much longer (no segment came or went).
     /// </summary>
     public void AppendTo(SocketTable table)

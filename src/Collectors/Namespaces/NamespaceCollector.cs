@@ -185,7 +185,7 @@ public sealed partial class NamespaceCollector : IDisposable
                     stats = new CollectionStats { Collector = state.Collector.Name };
                     read = NamespaceRead.Empty;
                 }
-                else if (state.Carried.CanCarry(activity, request))
+                else if (state.Carried.TryCarry(activity, request))
                 {
                     // Quiet since its last dump: listeners afresh (the kernel walks only its
                     // listening hash for them), the connections from that dump.
