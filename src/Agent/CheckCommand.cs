@@ -1,6 +1,7 @@
 using System.CommandLine;
 using SockWatch.Agent.Configuration;
 using SockWatch.Agent.Output;
+using SockWatch.Agent.Polling;
 using SockWatch.Collectors;
 using SockWatch.Core.Detection;
 
@@ -53,36 +54,24 @@ internal static class CheckCommand
         return command;
     }
 
-    internal static DetectorOptions ToDetectorOptions(SockWatchOptions o) => new()
-    {
-        CloseWaitLeakAfter = o.CloseWaitLeakAfter,
-        EphemeralPortUtilization = o.EphemeralPortUtilization,
-        AcceptQueueUtilization = o.AcceptQueueUtilization,
-        TimeWaitBucketUtilization = o.TimeWaitBucketUtilization,
-        LastAckStuckAfter = o.LastAckStuckAfter,
-        SynSentRetries = o.SynSentRetries,
-    };
-
     private static int Run(SockWatchOptions options, TimeSpan? interval, string format, Stream stdout)
     {
         var logger = new StderrLogger();
-        var evaluator = new PollEvaluator(ToDetectorOptions(options));
         IReadOnlyList<Finding> findings;
         int sockets;
         int namespaces;
         try
         {
-            using var poller = new Poller(options, logger, defaultNetns: "self");
-            var poll = poller.Poll(DateTimeOffset.UtcNow);
-            findings = evaluator.Evaluate(poll).Findings;
+            using var pipeline = new PollPipeline(PollSettings.For(options, CommonOptions.Namespaces(options, "self")), logger);
+            var poll = pipeline.Run(DateTimeOffset.UtcNow);
             if (interval is { } wait)
             {
                 Thread.Sleep(wait);
-                poll = poller.Poll(DateTimeOffset.UtcNow);
-                findings = evaluator.Evaluate(poll).Findings;
+                poll = pipeline.Run(DateTimeOffset.UtcNow);
             }
 
-            sockets = poll.Table.Count;
+            findings = poll.Findings;
+            sockets = poll.Count;
             namespaces = poll.Namespaces.Count;
         }
         catch (CollectorException e)

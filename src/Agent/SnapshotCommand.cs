@@ -1,7 +1,7 @@
 using System.CommandLine;
 using SockWatch.Agent.Output;
+using SockWatch.Agent.Polling;
 using SockWatch.Collectors;
-using SockWatch.Collectors.Ownership;
 using SockWatch.Core;
 
 namespace SockWatch.Agent;
@@ -64,59 +64,45 @@ internal static class SnapshotCommand
 
     internal static int Run(SnapshotOptions options, Stream stdout)
     {
-        var request = new CollectRequest
+        // Owners cost a walk of /proc/PID/fd: the state counts of a summary do not need them.
+        var owners = options.Format != "summary" || options.Owner is not null;
+        var settings = new PollSettings
         {
-            StateMask = options.States is null ? TcpStateMask.All : TcpStateMask.Of(options.States),
+            Collector = options.Collector,
+            ProcRoot = options.ProcRoot,
+            Namespaces = options.Namespaces ?? Collectors.Namespaces.NamespaceSelection.Self,
+            Request = new CollectRequest { StateMask = options.States is null ? TcpStateMask.All : TcpStateMask.Of(options.States) },
+            Owners = owners,
+            Facts = false,
         };
 
-        // One allocation of the right size: 10% headroom for sockets that arrive during the dump
-        // and for request sockets, which sockstat does not count.
-        var table = new SocketTable(4096);
-        var hint = SocketCountHint.Read(options.ProcRoot);
-        table.EnsureCapacity(hint + (hint / 10) + 256);
-        CollectionStats stats;
-        Collectors.Namespaces.NamespaceCollection collection;
+        Poll poll;
         var logger = new StderrLogger();
-        using (var collector = new Collectors.Namespaces.NamespaceCollector(options.Namespaces ?? Collectors.Namespaces.NamespaceSelection.Self, options.Collector, options.ProcRoot, logger))
+        using var pipeline = new PollPipeline(settings, logger);
+        try
         {
-            try
-            {
-                collection = collector.Collect(table, request, readFacts: false);
-                stats = collection.Segments[0].Stats with { Malformed = collection.Segments.Sum(s => s.Stats.Malformed) };
-            }
-            catch (CollectorException e)
-            {
-                Console.Error.WriteLine($"sockwatch: cannot read the TCP socket tables through {e.Collector}: {e.Message}");
-                return ExitCodes.TablesUnreadable;
-            }
+            poll = pipeline.Run(DateTimeOffset.UtcNow);
+        }
+        catch (CollectorException e)
+        {
+            Console.Error.WriteLine($"sockwatch: cannot read the TCP socket tables through {e.Collector}: {e.Message}");
+            return ExitCodes.TablesUnreadable;
         }
 
-        // Owners cost a walk of /proc/PID/fd: the state counts of a summary do not need them.
-        SnapshotView view;
-        if (options.Format != "summary" || options.Owner is not null)
+        if (options.Owner is not null && !poll.HasOwners)
         {
-            SocketOwnership ownership;
-            try
-            {
-                ownership = new OwnerResolver(options.ProcRoot, logger).Resolve(table, [.. collection.Segments.Select(s => (s.Start, s.Count))]);
-            }
-            catch (CollectorException e)
-            {
-                Console.Error.WriteLine($"sockwatch: cannot read the processes: {e.Message}");
-                return ExitCodes.TablesUnreadable;
-            }
-
-            view = SnapshotView.Of(table, stats, ownership, collection);
-            if (options.Owner is not null)
-            {
-                view = view.WhereOwner(options.Owner);
-            }
-        }
-        else
-        {
-            view = SnapshotView.Of(table, stats, collection);
+            // The owners stage said why on stderr; without owners no socket can match.
+            Console.Error.WriteLine("sockwatch: cannot read the processes, so no socket can be matched to --owner");
+            return ExitCodes.TablesUnreadable;
         }
 
+        var view = SnapshotView.Of(poll);
+        if (options.Owner is not null)
+        {
+            view = view.WhereOwner(options.Owner);
+        }
+
+        var stats = poll.Stats;
         switch (options.Format)
         {
             case "json":

@@ -77,13 +77,6 @@ public sealed partial class AutoCollector : ISocketCollector
     /// <summary>Why the collector fell back to /proc, or null while netlink is in use.</summary>
     public string? FallbackReason { get; private set; }
 
-    public CollectionStats Collect(SocketTable table, CollectRequest request)
-    {
-        ArgumentNullException.ThrowIfNull(table);
-        table.Clear();
-        return Append(table, request);
-    }
-
     public CollectionStats Append(SocketTable table, CollectRequest request)
     {
         if (_fellBack)

@@ -49,42 +49,42 @@ public sealed record CollectionStats
     public int Reads { get; init; }
 }
 
-/// <summary>One source of the kernel's TCP socket table.</summary>
+/// <summary>
+/// One source of the kernel's TCP socket table. <see cref="Append"/> is the one method a
+/// collector implements: the rows of one poll's namespaces go into one table, each namespace a
+/// segment of it, and a one-shot read is <see cref="SocketCollectors.Collect"/> (clear, then append).
+/// </summary>
 public interface ISocketCollector : IDisposable
 {
     /// <summary>The collector's name, as in <c>--collector</c> and <c>sockwatch_collector_info</c>.</summary>
     string Name { get; }
 
-    /// <summary>Clears <paramref name="table"/> and fills it with the current sockets.</summary>
-    /// <exception cref="CollectorException">The table could not be read.</exception>
-    CollectionStats Collect(SocketTable table, CollectRequest request);
-
     /// <summary>
-    /// Appends the current sockets after the rows <paramref name="table"/> already holds (one
-    /// table for the namespaces of a poll, each namespace a segment of it). On failure the table
-    /// is left as it was. The collectors append in place; this default collects into a table of
-    /// its own and copies.
+    /// Appends the current sockets after the rows <paramref name="table"/> already holds. On
+    /// failure the table is left as it was.
     /// </summary>
     /// <exception cref="CollectorException">The table could not be read.</exception>
-    CollectionStats Append(SocketTable table, CollectRequest request)
-    {
-        ArgumentNullException.ThrowIfNull(table);
-        var own = new SocketTable();
-        var stats = Collect(own, request);
-        table.EnsureCapacity(table.Count + own.Count);
-        foreach (ref readonly var r in own.Records)
-        {
-            table.Append() = r;
-        }
-
-        return stats;
-    }
+    CollectionStats Append(SocketTable table, CollectRequest request);
 
     /// <summary>
     /// Lets go of buffers that only a collection in progress needs (a daemon idle between
-    /// polls); the next <see cref="Collect"/> makes them again. Open sockets stay open.
+    /// polls); the next <see cref="Append"/> makes them again. Open sockets stay open.
     /// </summary>
     void ReleaseScratch()
     {
+    }
+}
+
+/// <summary>What every collector can do through <see cref="ISocketCollector.Append"/>.</summary>
+public static class SocketCollectors
+{
+    /// <summary>Clears <paramref name="table"/> and fills it with the current sockets.</summary>
+    /// <exception cref="CollectorException">The table could not be read.</exception>
+    public static CollectionStats Collect(this ISocketCollector collector, SocketTable table, CollectRequest request)
+    {
+        ArgumentNullException.ThrowIfNull(collector);
+        ArgumentNullException.ThrowIfNull(table);
+        table.Clear();
+        return collector.Append(table, request);
     }
 }

@@ -68,13 +68,6 @@ public sealed class NetlinkCollector : ISocketCollector
     /// <summary>Opens the netlink socket now, so that a missing sock_diag shows before the first poll.</summary>
     public void Open() => _socket ??= NetlinkSocket.Open();
 
-    public CollectionStats Collect(SocketTable table, CollectRequest request)
-    {
-        ArgumentNullException.ThrowIfNull(table);
-        table.Clear();
-        return Append(table, request);
-    }
-
     /// <summary>
     /// Appends the current sockets after the rows <paramref name="table"/> already holds (a
     /// table shared by the namespaces of one poll); on failure the table is left as it was.

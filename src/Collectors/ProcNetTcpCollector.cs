@@ -43,13 +43,6 @@ public sealed class ProcNetTcpCollector : ISocketCollector
 
     public string ProcRoot { get; }
 
-    public CollectionStats Collect(SocketTable table, CollectRequest request)
-    {
-        ArgumentNullException.ThrowIfNull(table);
-        table.Clear();
-        return Append(table, request);
-    }
-
     /// <summary>
     /// Appends the current sockets after the rows <paramref name="table"/> already holds; a
     /// family that fails takes back what it appended, so on failure the table is as it was.

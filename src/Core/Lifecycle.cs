@@ -144,3 +144,15 @@ public static class Lifecycle
         return t;
     }
 }
+
+/// <summary>The names of the address families, as in JSON's <c>family</c> and the <c>family</c> label.</summary>
+public static class SocketFamilies
+{
+    /// <summary>Both families, in the order of their rows in per-family tables.</summary>
+    public static IReadOnlyList<SocketFamily> All { get; } = [SocketFamily.Inet, SocketFamily.Inet6];
+
+    public static string NameOf(SocketFamily family) => family == SocketFamily.Inet6 ? "inet6" : "inet";
+
+    /// <summary>The row of <paramref name="family"/> in <see cref="All"/>.</summary>
+    public static int IndexOf(SocketFamily family) => family == SocketFamily.Inet6 ? 1 : 0;
+}

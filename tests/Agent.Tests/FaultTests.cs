@@ -5,6 +5,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 using SockWatch.Agent.Configuration;
 using SockWatch.Agent.Daemon;
 using SockWatch.Agent.Metrics;
+using SockWatch.Agent.Polling;
 using SockWatch.Agent.Tests.Metrics;
 using SockWatch.Collectors;
 using SockWatch.Collectors.Namespaces;
@@ -37,8 +38,8 @@ public sealed class FaultTests : IDisposable
         using (pipeline)
         using (poller)
         {
-            loop.PollOnce(poller, new PollEvaluator(new DetectorOptions()));
-            loop.PollOnce(poller, new PollEvaluator(new DetectorOptions()));
+            loop.PollOnce(poller);
+            loop.PollOnce(poller);
 
             Assert.Equal("proc", store.Latest!.Collector);
             Assert.Equal(0, store.Failures);
@@ -65,10 +66,9 @@ public sealed class FaultTests : IDisposable
         using (pipeline)
         using (poller)
         {
-            var evaluator = new PollEvaluator(new DetectorOptions());
-            loop.PollOnce(poller, evaluator);
+            loop.PollOnce(poller);
             var good = store.Latest;
-            loop.PollOnce(poller, evaluator); // fails after appending rows
+            loop.PollOnce(poller); // fails after appending rows
 
             Assert.Same(good, store.Latest);
             Assert.True(store.LastAttemptFailed);
@@ -77,7 +77,7 @@ public sealed class FaultTests : IDisposable
             Assert.Contains(errors.Labels, l => l is { Name: "reason", Value: "ebusy" });
             Assert.Contains(errors.Labels, l => l is { Name: "collector", Value: "netlink" });
 
-            loop.PollOnce(poller, evaluator); // and the next one is fine again
+            loop.PollOnce(poller); // and the next one is fine again
             Assert.False(store.LastAttemptFailed);
             Assert.NotSame(good, store.Latest);
             Assert.Equal(1, store.Latest!.Sockets);
@@ -161,12 +161,12 @@ public sealed class FaultTests : IDisposable
     private static CollectorException Refused() =>
         new("netlink", CollectorErrorKind.DumpRefused, 1, "the kernel refused the sock_diag dump: EPERM (a seccomp filter)");
 
-    private static (PollLoop Loop, PollResultStore Store, MetricsPipeline Pipeline, Poller Poller) Daemon(SockWatchOptions options, ISocketCollector self, ILogger logger)
+    private static (PollLoop Loop, PollResultStore Store, MetricsPipeline Pipeline, PollPipeline Poller) Daemon(SockWatchOptions options, ISocketCollector self, ILogger logger)
     {
         var store = new PollResultStore();
         var pipeline = new MetricsPipeline(store, options, NullLogger<MetricsPipeline>.Instance);
         var namespaces = new NamespaceCollector(NamespaceSelection.Self, CollectorKind.Auto, options.ProcRoot, logger, null, self);
-        var poller = new Poller(options, logger, namespaces);
+        var poller = new PollPipeline(PollSettings.For(options, NamespaceSelection.Self), logger, namespaces);
         return (new PollLoop(options, store, pipeline, NullLogger<PollLoop>.Instance, TimeProvider.System), store, pipeline, poller);
     }
 
@@ -177,37 +177,28 @@ public sealed class FaultTests : IDisposable
 
         public string Name => "netlink";
 
-        public CollectionStats Collect(SocketTable table, CollectRequest request)
+        public CollectionStats Append(SocketTable table, CollectRequest request)
         {
-            table.Clear();
+            var start = table.Count;
             ref var r = ref table.Append();
             r.Family = SocketFamily.Inet;
             r.State = TcpState.Established;
             r.Inode = 424242;
-            script(++_calls);
+            try
+            {
+                script(++_calls);
+            }
+            catch
+            {
+                table.Truncate(start); // as a collector does: a failed append leaves the table as it was
+                throw;
+            }
+
             return new CollectionStats { Collector = Name };
         }
 
         public void Dispose()
         {
-        }
-    }
-
-    private sealed class ListLogger : ILogger
-    {
-        public List<string> Lines { get; } = [];
-
-        public IDisposable? BeginScope<TState>(TState state)
-            where TState : notnull => null;
-
-        public bool IsEnabled(LogLevel logLevel) => true;
-
-        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
-        {
-            lock (Lines)
-            {
-                Lines.Add(formatter(state, exception));
-            }
         }
     }
 }

@@ -8,6 +8,8 @@ using SockWatch.Core;
 using SockWatch.Core.Detection;
 using SockWatch.Tests;
 
+using SockWatch.Agent.Tests.Metrics;
+
 namespace SockWatch.Agent.Tests;
 
 public sealed class HttpEndpointTests : IDisposable
@@ -82,8 +84,7 @@ public sealed class HttpEndpointTests : IDisposable
         Assert.False(pages.IsReady(out var why));
         Assert.Contains("no poll", why, StringComparison.Ordinal);
 
-        var input = new PollInput { At = clock.GetUtcNow(), Sockets = ReadOnlyMemory<SocketRecord>.Empty };
-        var view = PollMetrics.Build(input, new SocketTracker().Update(input), [], [], [], TimeSpan.FromMinutes(2), new SeriesCaps(50, 20));
+        var view = PollMetrics.Build(PollFactory.Poll(new SocketTracker(), clock.GetUtcNow(), [], []), TimeSpan.FromMinutes(2), new SeriesCaps(50, 20));
         store.Publish(new PollResult(clock.GetUtcNow(), TimeSpan.FromMilliseconds(5), "proc", 1, new int[14], new CollectionStats { Collector = "proc" }, Array.Empty<Finding>(), 0, view));
         clock.Now += TimeSpan.FromSeconds(44);
         Assert.True(pages.IsReady(out _));

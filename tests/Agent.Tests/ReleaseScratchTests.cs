@@ -1,6 +1,8 @@
 using Microsoft.Extensions.Logging.Abstractions;
 using SockWatch.Agent.Configuration;
+using SockWatch.Agent.Polling;
 using SockWatch.Collectors;
+using SockWatch.Collectors.Namespaces;
 using SockWatch.Core;
 using SockWatch.Tests;
 
@@ -18,21 +20,22 @@ public sealed class ReleaseScratchTests
     public void After_a_release_the_next_poll_reads_the_same_sockets_into_a_new_table()
     {
         var options = new SockWatchOptions { ProcRoot = Repo.Fixture("proc-metrics"), Collector = "proc" };
-        using var poller = new Poller(options, NullLogger.Instance, defaultNetns: "self");
-        var first = poller.Poll(DateTimeOffset.UnixEpoch);
+        using var poller = new PollPipeline(PollSettings.For(options, NamespaceSelection.Self), NullLogger.Instance);
+        var first = poller.Run(DateTimeOffset.UnixEpoch);
+        var firstOwned = first.Count - first.Unowned;
         var firstRows = first.Table.Records.ToArray();
         Assert.NotEmpty(firstRows);
 
-        var again = poller.Poll(DateTimeOffset.UnixEpoch.AddSeconds(15));
+        var again = poller.Run(DateTimeOffset.UnixEpoch.AddSeconds(15));
         Assert.Same(first.Table, again.Table); // without a release the table is reused
 
         poller.ReleaseScratch();
-        var afterRelease = poller.Poll(DateTimeOffset.UnixEpoch.AddSeconds(30));
+        var afterRelease = poller.Run(DateTimeOffset.UnixEpoch.AddSeconds(30));
 
         Assert.NotSame(first.Table, afterRelease.Table);
         Assert.Equal(firstRows, first.Table.Records.ToArray()); // the handed-out table is left alone
         Assert.Equal(Keys(firstRows), Keys(afterRelease.Table.Records.ToArray()));
-        Assert.Equal(first.Ownership.Owners.Count(o => o is not null), afterRelease.Ownership.Owners.Count(o => o is not null));
+        Assert.Equal(firstOwned, afterRelease.Count - afterRelease.Unowned);
     }
 
     private static List<(TcpState, int, int, ulong)> Keys(SocketRecord[] rows) =>

@@ -107,7 +107,7 @@ public sealed class AppendTests
     {
         public string Name => NetlinkCollector.CollectorName;
 
-        public CollectionStats Collect(SocketTable table, CollectRequest request) =>
+        public CollectionStats Append(SocketTable table, CollectRequest request) =>
             throw new CollectorException(Name, CollectorErrorKind.Syscall, 97, "socket(AF_NETLINK): address family not supported");
 
         public void Dispose()

@@ -15,7 +15,7 @@ public class AutoCollectorTests
 
         public string Name => "netlink";
 
-        public CollectionStats Collect(SocketTable table, CollectRequest request)
+        public CollectionStats Append(SocketTable table, CollectRequest request)
         {
             Calls++;
             throw new CollectorException("netlink", kind, errno, $"socket(AF_NETLINK) failed ({errno})");

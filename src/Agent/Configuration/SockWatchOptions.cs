@@ -1,3 +1,5 @@
+using SockWatch.Core.Detection;
+
 namespace SockWatch.Agent.Configuration;
 
 /// <summary>Every setting of SockWatch: the options of the options/defaults/validation triplet.</summary>
@@ -54,6 +56,17 @@ internal sealed record SockWatchOptions
 
     /// <summary>The exporter-toolkit web configuration file (TLS, basic auth); empty: plain HTTP, open.</summary>
     public string WebConfigFile { get; init; } = "";
+
+    /// <summary>The detectors' thresholds.</summary>
+    public DetectorOptions ToDetectorOptions() => new()
+    {
+        CloseWaitLeakAfter = CloseWaitLeakAfter,
+        EphemeralPortUtilization = EphemeralPortUtilization,
+        AcceptQueueUtilization = AcceptQueueUtilization,
+        TimeWaitBucketUtilization = TimeWaitBucketUtilization,
+        LastAckStuckAfter = LastAckStuckAfter,
+        SynSentRetries = SynSentRetries,
+    };
 }
 
 /// <summary>The defaults, as constants in one place.</summary>

@@ -4,6 +4,7 @@ using System.Text.Encodings.Web;
 using Microsoft.AspNetCore.Http;
 using SockWatch.Agent.Configuration;
 using SockWatch.Core;
+using SockWatch.Core.Detection;
 
 namespace SockWatch.Agent.Daemon;
 
@@ -89,7 +90,7 @@ internal sealed class HttpPages(PollResultStore store, SockWatchOptions options,
             sb.Append(inv, $"<h2>Findings ({latest.Findings.Count})</h2><ul>");
             foreach (var f in latest.Findings)
             {
-                sb.Append(inv, $"<li><b>{html.Encode(Output.FindingsWriter.KindName(f.Kind))}</b> ({html.Encode(Output.FindingsWriter.SeverityName(f.Severity))}): {html.Encode(f.Explanation)}</li>");
+                sb.Append(inv, $"<li><b>{html.Encode(FindingKinds.NameOf(f.Kind))}</b> ({html.Encode(FindingKinds.NameOf(f.Severity))}): {html.Encode(f.Explanation)}</li>");
             }
 
             sb.Append("</ul>");

@@ -2,6 +2,8 @@ using System.Diagnostics;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using SockWatch.Agent.Configuration;
+using SockWatch.Agent.Interop;
+using SockWatch.Agent.Polling;
 using SockWatch.Collectors;
 using SockWatch.Collectors.Namespaces;
 using SockWatch.Core;
@@ -19,24 +21,31 @@ namespace SockWatch.Agent.Daemon;
 internal sealed partial class PollLoop(SockWatchOptions options, PollResultStore store, Metrics.MetricsPipeline metrics, ILogger<PollLoop> logger, TimeProvider time)
     : BackgroundService
 {
+    /// <summary>The reason label of a poll that failed with an exception no stage expected.</summary>
+    internal const string UnexpectedReason = "unexpected";
+
     private readonly Dictionary<(FindingKind, string, int), Finding> _active = [];
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        using var poller = new Poller(options, logger, defaultNetns: "all", carryQuietNamespaces: true);
-        var evaluator = new PollEvaluator(CheckCommand.ToDetectorOptions(options));
-        LogStarted(logger, poller.CollectorName, options.PollInterval.TotalSeconds);
+        var settings = PollSettings.For(options, CommonNamespaces()) with { RedumpAfter = options.NetnsRedumpAfter };
+        using var pipeline = new PollPipeline(settings, logger);
+        LogStarted(logger, pipeline.CollectorName, options.PollInterval.TotalSeconds);
 
         using var timer = new PeriodicTimer(options.PollInterval, time);
         do
         {
-            PollOnce(poller, evaluator);
-            ReleaseBetweenPolls(poller);
+            PollOnce(pipeline);
+            ReleaseBetweenPolls(pipeline);
         }
         while (await WaitForNextTick(timer, stoppingToken).ConfigureAwait(false));
 
         LogStopping(logger, store.Polls);
     }
+
+    /// <summary>The daemon watches every namespace it can enter unless told otherwise (validated at start).</summary>
+    private NamespaceSelection CommonNamespaces() =>
+        NamespaceSelection.TryParse(options.Netns ?? "all", options.NetnsExclude, out _) ?? NamespaceSelection.Self;
 
     private static async Task<bool> WaitForNextTick(PeriodicTimer timer, CancellationToken token)
     {
@@ -60,37 +69,39 @@ internal sealed partial class PollLoop(SockWatchOptions options, PollResultStore
     /// collection a poll at 100,000 sockets and the page faults of the next poll's table
     /// (bench/results: RSS and CPU with and without).
     /// </summary>
-    private static void ReleaseBetweenPolls(Poller poller)
+    private static void ReleaseBetweenPolls(PollPipeline pipeline)
     {
-        poller.ReleaseScratch();
+        pipeline.ReleaseScratch();
         GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
         NativeHeap.Trim();
     }
 
-    internal void PollOnce(Poller poller, PollEvaluator evaluator)
+    /// <summary>
+    /// One poll, published. The loop's error boundary: a poll that throws, for whatever reason,
+    /// is logged and counted as a failed poll, the last good result stays, and the loop goes on.
+    /// </summary>
+    internal void PollOnce(PollPipeline pipeline)
     {
         var started = Stopwatch.GetTimestamp();
         try
         {
             var at = time.GetUtcNow();
-            var poll = poller.Poll(at);
-            var (namespaces, findings) = evaluator.Evaluate(poll);
-            var view = Metrics.PollMetrics.Build(
-                [.. namespaces.Select(n => new Metrics.MetricsPart(n.Poll.Namespace.Name, n.Poll.Input, n.Track, n.Poll.Reasons, n.Poll.CgroupUnits))],
-                findings, evaluator.Transitions, evaluator.Anomalies, options.CloseWaitLeakAfter, metrics.Caps);
+            var poll = pipeline.Run(at);
+            var findings = poll.Findings;
+            var view = Metrics.PollMetrics.Build(poll, options.CloseWaitLeakAfter, metrics.Caps);
             var duration = Stopwatch.GetElapsedTime(started);
             var counts = poll.Table.CountByState();
             metrics.RecordPoll(duration);
             metrics.BeforePublish();
             store.Publish(new PollResult(
-                at, duration, poller.CollectorName, poll.Table.Count, counts, poll.Stats with { Malformed = poll.Malformed }, findings,
-                poll.Ownership.Owners.Count(o => o is null), view, poll.Namespaces.Count)
+                at, duration, poll.Collector, poll.Count, counts, poll.Stats, findings, poll.Unowned, view, poll.Namespaces.Count)
             {
                 Reads = new(poll.Collection.Count(NamespaceRead.Dumped), poll.Collection.Count(NamespaceRead.Carried), poll.Collection.Count(NamespaceRead.Empty)),
+                Stages = poll.Stages,
             });
             metrics.AfterPublish();
             Report(findings);
-            LogPolled(logger, poll.Table.Count, counts[(int)TcpState.CloseWait], counts[(int)TcpState.TimeWait], findings.Count, duration.TotalMilliseconds);
+            LogPolled(logger, poll.Count, counts[(int)TcpState.CloseWait], counts[(int)TcpState.TimeWait], findings.Count, duration.TotalMilliseconds);
             if (duration > options.PollInterval)
             {
                 LogSlowPoll(logger, duration.TotalSeconds, options.PollInterval.TotalSeconds);
@@ -101,6 +112,12 @@ internal sealed partial class PollLoop(SockWatchOptions options, PollResultStore
             store.Failed(e.Collector, e.Reason);
             metrics.AfterPublish();
             LogPollFailed(logger, e.Collector, e.Reason, e.Message);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            store.Failed(pipeline.CollectorName, UnexpectedReason);
+            metrics.AfterPublish();
+            LogPollCrashed(logger, e.GetType().Name, e.Message);
         }
     }
 
@@ -113,7 +130,7 @@ internal sealed partial class PollLoop(SockWatchOptions options, PollResultStore
             seen.Add(key);
             if (_active.TryAdd(key, f))
             {
-                var kind = Output.FindingsWriter.KindName(f.Kind);
+                var kind = FindingKinds.NameOf(f.Kind);
                 LogFinding(logger, kind, f.Explanation);
             }
             else
@@ -124,7 +141,7 @@ internal sealed partial class PollLoop(SockWatchOptions options, PollResultStore
 
         foreach (var key in _active.Keys.Where(k => !seen.Contains(k)).ToList())
         {
-            var kind = Output.FindingsWriter.KindName(key.Item1);
+            var kind = FindingKinds.NameOf(key.Item1);
             LogCleared(logger, kind, key.Item2);
             _active.Remove(key);
         }
@@ -147,6 +164,9 @@ internal sealed partial class PollLoop(SockWatchOptions options, PollResultStore
 
     [LoggerMessage(EventId = 3006, Level = LogLevel.Information, Message = "{Kind} cleared: {Subject}")]
     private static partial void LogCleared(ILogger logger, string kind, string subject);
+
+    [LoggerMessage(EventId = 3008, Level = LogLevel.Error, Message = "poll failed unexpectedly ({Type}: {Message}); counted as a failed poll, the last good result stays")]
+    private static partial void LogPollCrashed(ILogger logger, string type, string message);
 
     [LoggerMessage(EventId = 3007, Level = LogLevel.Information, Message = "stopping after {Polls} polls")]
     private static partial void LogStopping(ILogger logger, long polls);

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Runtime.InteropServices;
 using System.Text;
+using SockWatch.Agent.Polling;
 using SockWatch.Core;
 using SockWatch.Core.Detection;
 
@@ -11,9 +12,6 @@ namespace SockWatch.Agent.Metrics;
 /// <param name="Destinations">Destination and listener series per metric; the rest fold into <c>other</c>.</param>
 /// <param name="Namespaces">Namespaces with series of their own in the per-namespace metrics; the rest fold into <c>netns="other"</c>.</param>
 internal readonly record struct SeriesCaps(int Owners, int Destinations, int Namespaces = 100);
-
-/// <summary>One namespace of a poll, as the metrics take it.</summary>
-internal sealed record MetricsPart(string Netns, PollInput Input, TrackResult Track, IReadOnlyList<UnownedReason> Unowned, IReadOnlyList<string?> CgroupUnits);
 
 /// <summary>The sockets of one namespace by family and state, and its facts.</summary>
 internal sealed record NamespaceFigures(string Netns, int[,] SocketsByFamilyState, int? EphemeralPorts, double? TimeWaitBucketUtilization, IReadOnlyDictionary<string, long> KernelCounters);
@@ -50,7 +48,7 @@ internal sealed class PollMetrics
     public const int MaxLabelLength = 128;
 
     /// <summary>The families, in the order of <see cref="SocketFamily"/> values.</summary>
-    public static readonly IReadOnlyList<(SocketFamily Family, string Name)> Families = [(SocketFamily.Inet, "inet"), (SocketFamily.Inet6, "inet6")];
+    public static readonly IReadOnlyList<(SocketFamily Family, string Name)> Families = [.. SocketFamilies.All.Select(f => (f, SocketFamilies.NameOf(f)))];
 
     private PollMetrics()
     {
@@ -78,64 +76,39 @@ internal sealed class PollMetrics
 
     public required IReadOnlyDictionary<(TcpState From, TcpState To), long> Anomalies { get; init; }
 
-    /// <summary>The view of a poll of one namespace (tests, and callers with one namespace).</summary>
-    public static PollMetrics Build(
-        PollInput poll,
-        TrackResult track,
-        IReadOnlyList<Finding> findings,
-        IReadOnlyList<UnownedReason> unowned,
-        IReadOnlyList<string?> cgroupUnits,
-        TimeSpan closeWaitLeakAfter,
-        SeriesCaps caps,
-        string netns = "host")
-    {
-        ArgumentNullException.ThrowIfNull(track);
-        return Build([new MetricsPart(netns, poll, track, unowned, cgroupUnits)], findings, track.Transitions, track.Anomalies, closeWaitLeakAfter, caps);
-    }
-
     /// <summary>Builds the view of one poll over every watched namespace.</summary>
-    /// <param name="parts">Each namespace: its input, its tracker's result, why its sockets are unowned, and its cgroup units.</param>
-    /// <param name="findings">The findings of every namespace.</param>
-    /// <param name="transitions">Cumulative transitions over every namespace.</param>
-    /// <param name="anomalies">Cumulative anomalous transitions over every namespace.</param>
+    /// <param name="poll">The poll: every namespace's sockets, owners, tracking and findings.</param>
     /// <param name="closeWaitLeakAfter">The age from which a close_wait socket is a leak.</param>
     /// <param name="caps">The series caps.</param>
-    public static PollMetrics Build(
-        IReadOnlyList<MetricsPart> parts,
-        IReadOnlyList<Finding> findings,
-        IReadOnlyDictionary<(TcpState From, TcpState To), long> transitions,
-        IReadOnlyDictionary<(TcpState From, TcpState To), long> anomalies,
-        TimeSpan closeWaitLeakAfter,
-        SeriesCaps caps)
+    public static PollMetrics Build(Poll poll, TimeSpan closeWaitLeakAfter, SeriesCaps caps)
     {
-        ArgumentNullException.ThrowIfNull(parts);
-        ArgumentNullException.ThrowIfNull(findings);
+        ArgumentNullException.ThrowIfNull(poll);
         var owners = new Dictionary<(string Netns, string Unit, string Process), OwnerTally>();
         var closeWait = new Dictionary<(string Netns, string Unit, string Process), CloseWaitTally>();
         var reasons = new Dictionary<string, int>(StringComparer.Ordinal);
         var listeners = new List<ListenerQueue>();
         var destinations = new List<DestinationUse>();
-        var figures = new List<NamespaceFigures>(parts.Count);
+        var figures = new List<NamespaceFigures>(poll.Namespaces.Count);
 
-        foreach (var part in parts)
+        foreach (var ns in poll.Namespaces)
         {
-            var netns = Label(part.Netns);
-            var poll = part.Input;
-            var records = poll.Sockets.Span;
+            var netns = Label(ns.Namespace.Name);
+            var input = ns.Input;
             var byFamilyState = new int[Families.Count, 14];
             var timeWait = 0;
-            for (var i = 0; i < records.Length; i++)
+            for (var i = 0; i < ns.Count; i++)
             {
-                ref readonly var r = ref records[i];
-                byFamilyState[r.Family == SocketFamily.Inet6 ? 1 : 0, (int)r.State]++;
-                var owner = poll.OwnerAt(i);
-                var (unit, process) = OwnerLabels(owner, i < part.CgroupUnits.Count ? part.CgroupUnits[i] : null);
+                var socket = ns[i];
+                ref readonly var r = ref socket.Record;
+                byFamilyState[SocketFamilies.IndexOf(r.Family), (int)r.State]++;
+                var owner = socket.Owner;
+                var (unit, process) = OwnerLabels(owner, socket.CgroupUnit);
                 var key = (netns, unit, process);
                 ref var tally = ref CollectionsMarshal.GetValueRefOrAddDefault(owners, key, out _);
                 (tally ??= new OwnerTally()).Add(r.State);
-                if (owner is null && i < part.Unowned.Count && part.Unowned[i] != UnownedReason.None)
+                if (owner is null && socket.Unowned != UnownedReason.None)
                 {
-                    CollectionsMarshal.GetValueRefOrAddDefault(reasons, ReasonName(part.Unowned[i]), out _)++;
+                    CollectionsMarshal.GetValueRefOrAddDefault(reasons, ReasonName(socket.Unowned), out _)++;
                 }
 
                 switch (r.State)
@@ -143,7 +116,7 @@ internal sealed class PollMetrics
                     case TcpState.CloseWait:
                         ref var cw = ref CollectionsMarshal.GetValueRefOrAddDefault(closeWait, key, out _);
                         cw ??= new CloseWaitTally();
-                        cw.Add(part.Track.AgeInState[i], closeWaitLeakAfter, owner is null ? null : poll.Descriptors.GetValueOrDefault(owner.Pid));
+                        cw.Add(socket.AgeInState, closeWaitLeakAfter, owner is null ? null : input.Descriptors.GetValueOrDefault(owner.Pid));
                         break;
                     case TcpState.TimeWait:
                         timeWait++;
@@ -162,9 +135,9 @@ internal sealed class PollMetrics
                 }
             }
 
-            destinations.AddRange(DestinationUses(poll, netns));
-            var max = poll.Facts.MaxTimeWaitBuckets;
-            figures.Add(new NamespaceFigures(netns, byFamilyState, poll.Facts.UsableEphemeralPorts, max is > 0 ? (double)timeWait / max.Value : null, poll.Facts.Counters));
+            destinations.AddRange(DestinationUses(input, netns));
+            var max = input.Facts.MaxTimeWaitBuckets;
+            figures.Add(new NamespaceFigures(netns, byFamilyState, input.Facts.UsableEphemeralPorts, max is > 0 ? (double)timeWait / max.Value : null, input.Facts.Counters));
         }
 
         return new PollMetrics
@@ -175,9 +148,9 @@ internal sealed class PollMetrics
             Destinations = CapDestinations(destinations, caps.Destinations),
             Listeners = CapListeners(listeners, caps.Destinations),
             UnownedByReason = reasons,
-            FindingsByKind = FindingKinds(findings),
-            Transitions = transitions,
-            Anomalies = anomalies,
+            FindingsByKind = FindingKindCounts(poll.Findings),
+            Transitions = poll.Transitions,
+            Anomalies = poll.Anomalies,
         };
     }
 
@@ -464,10 +437,10 @@ internal sealed class PollMetrics
         return false;
     }
 
-    private static List<(string Kind, int Count)> FindingKinds(IReadOnlyList<Finding> findings)
+    private static List<(string Kind, int Count)> FindingKindCounts(IReadOnlyList<Finding> findings)
     {
         var result = new List<(string, int)>();
-        foreach (var kind in Enum.GetValues<FindingKind>())
+        foreach (var kind in FindingKinds.All)
         {
             var n = 0;
             foreach (var f in findings)
@@ -478,7 +451,7 @@ internal sealed class PollMetrics
                 }
             }
 
-            result.Add((Output.FindingsWriter.KindName(kind), n));
+            result.Add((FindingKinds.NameOf(kind), n));
         }
 
         return result;

@@ -9,10 +9,6 @@ namespace SockWatch.Agent.Output;
 internal static class FindingsWriter
 {
     /// <summary>CloseWaitLeak -> close_wait_leak: the names JSON, alerts and dashboards use.</summary>
-    public static string KindName(FindingKind kind) => SnakeCase(kind.ToString());
-
-    public static string SeverityName(FindingSeverity severity) => severity.ToString().ToLowerInvariant();
-
     public static void WriteJson(Stream output, IReadOnlyList<Finding> findings)
     {
         using var w = new Utf8JsonWriter(output, new JsonWriterOptions { Indented = true });
@@ -20,8 +16,8 @@ internal static class FindingsWriter
         foreach (var f in findings)
         {
             w.WriteStartObject();
-            w.WriteString("kind", KindName(f.Kind));
-            w.WriteString("severity", SeverityName(f.Severity));
+            w.WriteString("kind", FindingKinds.NameOf(f.Kind));
+            w.WriteString("severity", FindingKinds.NameOf(f.Severity));
             w.WriteString("subject", f.Subject);
             w.WriteString("netns", f.Netns);
             if (f.Owner is { } o)
@@ -81,8 +77,8 @@ internal static class FindingsWriter
         string[] headers = ["SEVERITY", "KIND", "SUBJECT", "OWNER", "COUNT", "OLDEST"];
         var rows = findings.Select(f => new[]
         {
-            SeverityName(f.Severity),
-            KindName(f.Kind),
+            FindingKinds.NameOf(f.Severity),
+            FindingKinds.NameOf(f.Kind),
             namespaces > 1 && f.Netns is not null ? $"{f.Subject} [netns {f.Netns}]" : f.Subject,
             f.Owner is { } o ? $"{o.Process} (pid {o.Pid.ToString(inv)}{(o.Unit is null ? string.Empty : ", " + o.Unit)})" : "-",
             f.Count.ToString(inv),
@@ -113,21 +109,5 @@ internal static class FindingsWriter
         }
 
         output.Write(string.Create(inv, $"\n{findings.Count} findings in {sockets} sockets\n"));
-    }
-
-    private static string SnakeCase(string pascal)
-    {
-        var sb = new StringBuilder(pascal.Length + 4);
-        for (var i = 0; i < pascal.Length; i++)
-        {
-            if (char.IsUpper(pascal[i]) && i > 0)
-            {
-                sb.Append('_');
-            }
-
-            sb.Append(char.ToLowerInvariant(pascal[i]));
-        }
-
-        return sb.ToString();
     }
 }

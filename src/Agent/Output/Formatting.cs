@@ -6,7 +6,7 @@ namespace SockWatch.Agent.Output;
 /// <summary>Text shared by every output format, so a socket reads the same in each.</summary>
 internal static class Formatting
 {
-    public static string Family(SocketFamily family) => family == SocketFamily.Inet ? "inet" : "inet6";
+    public static string Family(SocketFamily family) => SocketFamilies.NameOf(family);
 
     /// <summary>Timer names; an unknown code (a newer kernel) keeps its number.</summary>
     public static string Timer(SocketTimer timer) => timer switch

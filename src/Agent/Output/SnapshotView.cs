@@ -1,4 +1,4 @@
-using SockWatch.Collectors.Namespaces;
+using SockWatch.Agent.Polling;
 using SockWatch.Collectors;
 using SockWatch.Collectors.Ownership;
 using SockWatch.Core;
@@ -49,28 +49,36 @@ internal sealed class SnapshotView
     /// <summary>How many network namespaces were read.</summary>
     public int Namespaces { get; }
 
-    public static SnapshotView Of(SocketTable table, CollectionStats stats, NamespaceCollection? collection = null) =>
-        new(table.AsMemory(), null, null, null, stats, null, null, NamesOf(table.Count, collection), collection?.Segments.Count ?? 1);
-
-    public static SnapshotView Of(SocketTable table, CollectionStats stats, SocketOwnership ownership, NamespaceCollection? collection = null) =>
-        new(table.AsMemory(), [.. ownership.Owners], [.. ownership.Via], [.. ownership.Reasons], stats, ownership.Stats, [.. ownership.CgroupUnits],
-            NamesOf(table.Count, collection), collection?.Segments.Count ?? 1);
-
-    private static string[] NamesOf(int count, NamespaceCollection? collection)
+    /// <summary>The view of a poll: its owners when they were resolved.</summary>
+    public static SnapshotView Of(Poll poll)
     {
-        var names = new string[count];
-        if (collection is null)
+        ArgumentNullException.ThrowIfNull(poll);
+        var count = poll.Count;
+        var netns = new string[count];
+        foreach (var ns in poll.Namespaces)
         {
-            Array.Fill(names, NamespaceDiscovery.Self);
-            return names;
+            netns.AsSpan(ns.Segment.Start, ns.Count).Fill(ns.Namespace.Name);
         }
 
-        foreach (var s in collection.Segments)
+        if (!poll.HasOwners)
         {
-            names.AsSpan(s.Start, s.Count).Fill(s.Namespace.Name);
+            return new(poll.Table.AsMemory(), null, null, null, poll.Stats, null, null, netns, poll.Namespaces.Count);
         }
 
-        return names;
+        var owners = new SocketOwner?[count];
+        var via = new OwnerVia[count];
+        var reasons = new UnownedReason[count];
+        var units = new string?[count];
+        for (var i = 0; i < count; i++)
+        {
+            var socket = poll[i];
+            owners[i] = socket.Owner;
+            via[i] = socket.Via;
+            reasons[i] = socket.Unowned;
+            units[i] = socket.CgroupUnit;
+        }
+
+        return new(poll.Table.AsMemory(), owners, via, reasons, poll.Stats, poll.OwnerStats, units, netns, poll.Namespaces.Count);
     }
 
     /// <summary>Only the sockets whose owner matches <paramref name="name"/> (see <see cref="Matches"/>).</summary>

@@ -3,7 +3,7 @@ using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.RegularExpressions;
-using SockWatch.Collectors.Interop;
+using SockWatch.Agent.Interop;
 
 namespace SockWatch.Agent.Web;
 

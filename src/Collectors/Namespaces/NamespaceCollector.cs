@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Microsoft.Extensions.Logging;
 using SockWatch.Collectors.Facts;
 using SockWatch.Core;
@@ -42,6 +43,9 @@ public sealed record NamespaceCollection(IReadOnlyList<NamespaceSegment> Segment
     /// </summary>
     public int SharingHostTable { get; init; }
 
+    /// <summary>Time spent reading the namespaces' facts (sysctls and counters), within the collection.</summary>
+    public TimeSpan FactsTime { get; init; }
+
     /// <summary>Namespaces by how their sockets were read.</summary>
     public int Count(NamespaceRead read) => Segments.Count(s => s.Read == read);
 }
@@ -71,8 +75,7 @@ public sealed partial class NamespaceCollector : IDisposable
     private readonly Dictionary<ulong, Other> _others = [];
     private readonly Func<IReadOnlyList<NetworkNamespace>> _discover;
     private NetworkNamespace? _selfNamespace;
-    private bool _deniedLogged;
-    private bool _sharedLogged;
+    private readonly NamespaceAccounting _accounting;
 
     public NamespaceCollector(NamespaceSelection selection, CollectorKind kind, string procRoot, ILogger logger)
         : this(selection, kind, procRoot, logger, null)
@@ -96,6 +99,7 @@ public sealed partial class NamespaceCollector : IDisposable
         _logger = logger;
         _self = self ?? CollectorKinds.Create(kind, procRoot, logger);
         _selfFacts = new NamespaceFactsReader(procRoot);
+        _accounting = new NamespaceAccounting(logger);
         _selfOnly = selection.SelfOnly;
         if (!_selfOnly && Path.TrimEndingDirectorySeparator(procRoot) != "/proc")
         {
@@ -127,27 +131,100 @@ public sealed partial class NamespaceCollector : IDisposable
 
     private NetworkNamespace SelfNamespace => _selfNamespace ??= NamespaceDiscovery.SelfOnly(_procRoot);
 
-    /// <exception cref="CollectorException">The tables of this process's own namespace could not be read.</exception>
-    public NamespaceCollection Collect(SocketTable table, CollectRequest request, bool readFacts)
+    /// <summary>
+    /// The namespaces to read this poll, this process's first when it is watched: the discovery
+    /// stage. Per-namespace state of namespaces no longer found is let go at the next collection.
+    /// </summary>
+    public IReadOnlyList<NetworkNamespace> Discover()
     {
-        ArgumentNullException.ThrowIfNull(table);
         if (_selfOnly)
         {
-            var stats = _self.Collect(table, request);
-            return new NamespaceCollection([new NamespaceSegment(SelfNamespace, 0, table.Count, stats, readFacts ? _selfFacts.Read() : new NamespaceFacts())], 0, 0, []);
+            return [SelfNamespace];
         }
 
         var watched = _discover().Where(_selection.Includes).ToList();
-        var segments = new List<NamespaceSegment>(watched.Count);
-        table.Clear();
-        if (watched.FirstOrDefault(n => n.IsSelf) is { } self)
+        if (watched.FindIndex(n => n.IsSelf) is var at and > 0)
         {
-            _selfNamespace = self;
-            var stats = _self.Collect(table, request);
-            segments.Add(new NamespaceSegment(self, 0, table.Count, stats, readFacts ? _selfFacts.Read() : new NamespaceFacts()));
+            var self = watched[at];
+            watched.RemoveAt(at);
+            watched.Insert(0, self);
         }
 
-        var others = watched.Where(n => !n.IsSelf).ToList();
+        return watched;
+    }
+
+    /// <summary>Discovers, then collects (for callers that do not time the stages apart).</summary>
+    /// <exception cref="CollectorException">The tables of this process's own namespace could not be read.</exception>
+    public NamespaceCollection Collect(SocketTable table, CollectRequest request, bool readFacts) =>
+        Collect(table, Discover(), request, readFacts);
+
+    /// <summary>
+    /// Reads the sockets of <paramref name="watched"/> into <paramref name="table"/>, a segment
+    /// each, and their facts when asked. This process's namespace is read on the calling thread;
+    /// the others on one thread that enters each (<see cref="NamespaceEntry"/>), by the read
+    /// policy of <see cref="Other.Read"/>. What went wrong where is tallied by
+    /// <see cref="Accounting"/>.
+    /// </summary>
+    /// <exception cref="CollectorException">The tables of this process's own namespace could not be read.</exception>
+    public NamespaceCollection Collect(SocketTable table, IReadOnlyList<NetworkNamespace> watched, CollectRequest request, bool readFacts)
+    {
+        ArgumentNullException.ThrowIfNull(table);
+        ArgumentNullException.ThrowIfNull(watched);
+        ArgumentNullException.ThrowIfNull(request);
+        table.Clear();
+        var factsTime = 0L;
+        var segments = new List<NamespaceSegment>(watched.Count);
+        var others = new List<NetworkNamespace>(watched.Count);
+        foreach (var ns in watched)
+        {
+            if (ns.IsSelf || _selfOnly)
+            {
+                _selfNamespace = ns;
+                var stats = _self.Append(table, request);
+                var facts = ReadFacts(_selfFacts, readFacts, ref factsTime);
+                segments.Add(new NamespaceSegment(ns, 0, table.Count, stats, facts));
+            }
+            else
+            {
+                others.Add(ns);
+            }
+        }
+
+        KeepStateOf(others);
+        var results = new Other.Result[others.Count];
+        // Bound-only sockets are dumped only when asked for by name, and sockstat does not count them.
+        var mayHoldUncounted = (NetlinkCollector.KernelStateMask(request.StateMask) & TcpStateMask.Of(TcpState.BoundInactive)) != 0;
+        var redumpAfter = mayHoldUncounted ? TimeSpan.Zero : RedumpAfter;
+        var entries = others.Count == 0 ? [] : NamespaceEntry.RunInEach(others, (ns, i) =>
+        {
+            var state = _others[ns.Inode];
+            results[i] = state.Read(table, request, redumpAfter, mayHoldUncounted, _procRoot, Time);
+            if (results[i].Stats is not null)
+            {
+                results[i] = results[i] with { Facts = ReadFacts(state.Facts, readFacts, ref factsTime) };
+            }
+        });
+
+        var collection = _accounting.Tally(segments, others, entries, results, ns => _others[ns.Inode].Table == TableOwnership.Shared);
+        return collection with { FactsTime = Stopwatch.GetElapsedTime(0, factsTime) };
+    }
+
+    private static NamespaceFacts ReadFacts(NamespaceFactsReader reader, bool readFacts, ref long elapsed)
+    {
+        if (!readFacts)
+        {
+            return new NamespaceFacts();
+        }
+
+        var started = Stopwatch.GetTimestamp();
+        var facts = reader.Read();
+        elapsed += Stopwatch.GetTimestamp() - started;
+        return facts;
+    }
+
+    /// <summary>Keeps a collector and open files for each other namespace watched, and lets go of those no longer found.</summary>
+    private void KeepStateOf(List<NetworkNamespace> others)
+    {
         foreach (var ns in others)
         {
             if (!_others.ContainsKey(ns.Inode))
@@ -156,101 +233,9 @@ public sealed partial class NamespaceCollector : IDisposable
             }
         }
 
-        // Each namespace appends its rows to the one table, on the entry thread, one after the
-        // other: a segment is where its rows start and how many there are. A namespace that
-        // fails takes back what it appended.
-        var results = new (int Start, int Count, CollectionStats? Stats, NamespaceFacts? Facts, string? Error, NamespaceRead Read)[others.Count];
-        // Bound-only sockets are dumped only when asked for by name, and sockstat does not count them.
-        var mayHoldUncounted = (NetlinkCollector.KernelStateMask(request.StateMask) & TcpStateMask.Of(TcpState.BoundInactive)) != 0;
-        var redumpAfter = mayHoldUncounted ? TimeSpan.Zero : RedumpAfter;
-        var entries = NamespaceEntry.RunInEach(others, (ns, i) =>
+        if (_selfOnly)
         {
-            var state = _others[ns.Inode];
-            var start = table.Count;
-            if (state.Table == TableOwnership.NotRead)
-            {
-                state.Table = ReadTableOwnership(_procRoot);
-            }
-
-            try
-            {
-                var activity = redumpAfter > TimeSpan.Zero ? TcpActivity.Read(state.Sockstat, state.Sockstat6, state.Snmp) : null;
-                NamespaceRead read;
-                CollectionStats stats;
-                if (!mayHoldUncounted && (activity?.ShowsNoSockets ?? SocketCountHint.ShowsNoSockets(state.Sockstat, state.Sockstat6)))
-                {
-                    // A namespace whose counters show no TCP socket is not dumped: where namespaces
-                    // share the host's table, a dump walks every socket of the host to find none.
-                    state.Carried.Forget();
-                    stats = new CollectionStats { Collector = state.Collector.Name };
-                    read = NamespaceRead.Empty;
-                }
-                else if (state.Carried.TryCarry(activity, request))
-                {
-                    // Quiet since its last dump: listeners afresh (the kernel walks only its
-                    // listening hash for them), the connections from that dump.
-                    stats = CarriedSockets.ListenersOf(request) is { } listeners
-                        ? state.Collector.Append(table, listeners)
-                        : new CollectionStats { Collector = state.Collector.Name };
-                    state.Carried.AppendTo(table);
-                    read = NamespaceRead.Carried;
-                }
-                else
-                {
-                    var started = Time.GetTimestamp();
-                    stats = state.Collector.Append(table, request);
-                    state.Carried.Remember(table.Records[start..], activity, request, redumpAfter, started);
-                    read = NamespaceRead.Dumped;
-                }
-
-                results[i] = (start, table.Count - start, stats, readFacts ? state.Facts.Read() : new NamespaceFacts(), null, read);
-            }
-            catch (CollectorException e)
-            {
-                // Append took back what it had added (ISocketCollector's contract).
-                state.Carried.Forget();
-                results[i] = (start, 0, null, null, e.Message, NamespaceRead.Dumped);
-            }
-        });
-
-        int vanished = 0, denied = 0, sharing = 0;
-        var failed = new List<string>();
-        for (var i = 0; i < others.Count; i++)
-        {
-            switch (entries[i])
-            {
-                case EntryFailure.Vanished:
-                    vanished++;
-                    continue;
-                case EntryFailure.Denied:
-                    denied++;
-                    continue;
-            }
-
-            if (results[i].Stats is not { } stats)
-            {
-                failed.Add($"{others[i].Name}: {results[i].Error}");
-                LogNamespaceFailed(_logger, others[i].Name, results[i].Error ?? "");
-                continue;
-            }
-
-            segments.Add(new NamespaceSegment(others[i], results[i].Start, results[i].Count, stats, results[i].Facts!) { Read = results[i].Read });
-            if (results[i].Read == NamespaceRead.Dumped && _others[others[i].Inode].Table == TableOwnership.Shared)
-            {
-                sharing++;
-            }
-        }
-
-        if (denied > 0 && !_deniedLogged)
-        {
-            _deniedLogged = true;
-            LogDenied(_logger, denied);
-        }
-
-        if (sharing >= SharedTableAdvisoryThreshold && !_sharedLogged)
-        {
-            _sharedLogged = true;
-            LogSharedTable(_logger, sharing, segments.Count);
+            return;
         }
 
         // Namespaces that are gone take their collectors (and netlink sockets) with them.
@@ -260,16 +245,14 @@ public sealed partial class NamespaceCollector : IDisposable
             _others[inode].Dispose();
             _others.Remove(inode);
         }
-
-        return new NamespaceCollection(segments, vanished, denied, failed) { SharingHostTable = sharing };
     }
 
-    /// <summary>
-    /// How many collected namespaces must share the host's table before the cost is worth a
-    /// word in the log (once): below that, their extra walks of the host's table cost little.
-    /// Tests lower it.
-    /// </summary>
-    internal int SharedTableAdvisoryThreshold { get; set; } = 16;
+    /// <summary>See <see cref="NamespaceAccounting.SharedTableAdvisoryThreshold"/> (tests lower it).</summary>
+    internal int SharedTableAdvisoryThreshold
+    {
+        get => _accounting.SharedTableAdvisoryThreshold;
+        set => _accounting.SharedTableAdvisoryThreshold = value;
+    }
 
     /// <summary>
     /// Whether the namespace of the calling thread has a TCP hash table of its own:
@@ -312,17 +295,8 @@ public sealed partial class NamespaceCollector : IDisposable
     [LoggerMessage(EventId = 1102, Level = LogLevel.Information, Message = "--proc-root {ProcRoot} is not /proc: reading its tables only, as one namespace")]
     private static partial void LogProcRootSelfOnly(ILogger logger, string procRoot);
 
-    [LoggerMessage(EventId = 1103, Level = LogLevel.Warning, Message = "{Count} network namespaces refused setns (owned by another user namespace?); they are not watched")]
-    private static partial void LogDenied(ILogger logger, int count);
-
-    [LoggerMessage(EventId = 1104, Level = LogLevel.Warning, Message = "network namespace {Name} could not be read: {Reason}")]
-    private static partial void LogNamespaceFailed(ILogger logger, string name, string reason);
-
-    [LoggerMessage(EventId = 1105, Level = LogLevel.Information, Message = "{Sharing} of the {Watched} watched network namespaces hold their sockets in the host's TCP socket table, not a table of their own (net.ipv4.tcp_ehash_entries is negative in them): to dump each, the kernel walks every socket of the host, so a poll costs about their number times the host's sockets. Namespaces made after net.ipv4.tcp_child_ehash_entries is set (1024, say) in the namespace that makes them get tables of their own.")]
-    private static partial void LogSharedTable(ILogger logger, int sharing, int watched);
-
     /// <summary>Whose TCP hash table a namespace's sockets live in.</summary>
-    private enum TableOwnership
+    internal enum TableOwnership
     {
         NotRead,
         Own,
@@ -335,7 +309,7 @@ public sealed partial class NamespaceCollector : IDisposable
     /// made inside it), and its facts and socket counters as files kept open. All of them stay
     /// bound to that namespace, so they keep it alive: they go when discovery no longer finds it.
     /// </summary>
-    private sealed class Other(ISocketCollector collector, string procRoot, CarriedSockets carried) : IDisposable
+    internal sealed class Other(ISocketCollector collector, string procRoot, CarriedSockets carried) : IDisposable
     {
         public ISocketCollector Collector { get; } = collector;
 
@@ -353,6 +327,52 @@ public sealed partial class NamespaceCollector : IDisposable
         /// <summary>Whether its sockets live in a TCP hash table of its own; read on its first collection.</summary>
         public TableOwnership Table { get; set; }
 
+        /// <summary>
+        /// The read policy, on the thread that entered the namespace. A namespace whose counters
+        /// show no TCP socket is not dumped: where namespaces share the host's table, a dump walks
+        /// every socket of the host to find none. One whose TCP counters stood still since its
+        /// last dump is carried (<see cref="CarriedSockets"/>): listeners afresh, for which the
+        /// kernel walks only its listening hash, and the connections from that dump. Anything
+        /// else is dumped. A failure takes back what the namespace appended (Append's contract).
+        /// </summary>
+        public Result Read(SocketTable table, CollectRequest request, TimeSpan redumpAfter, bool mayHoldUncounted, string procRoot, TimeProvider time)
+        {
+            var start = table.Count;
+            if (Table == TableOwnership.NotRead)
+            {
+                Table = ReadTableOwnership(procRoot);
+            }
+
+            try
+            {
+                var activity = redumpAfter > TimeSpan.Zero ? TcpActivity.Read(Sockstat, Sockstat6, Snmp) : null;
+                if (!mayHoldUncounted && (activity?.ShowsNoSockets ?? SocketCountHint.ShowsNoSockets(Sockstat, Sockstat6)))
+                {
+                    Carried.Forget();
+                    return new Result(start, 0, new CollectionStats { Collector = Collector.Name }, null, NamespaceRead.Empty);
+                }
+
+                if (Carried.TryCarry(activity, request))
+                {
+                    var stats = CarriedSockets.ListenersOf(request) is { } listeners
+                        ? Collector.Append(table, listeners)
+                        : new CollectionStats { Collector = Collector.Name };
+                    Carried.AppendTo(table);
+                    return new Result(start, table.Count - start, stats, null, NamespaceRead.Carried);
+                }
+
+                var started = time.GetTimestamp();
+                var dumped = Collector.Append(table, request);
+                Carried.Remember(table.Records[start..], activity, request, redumpAfter, started);
+                return new Result(start, table.Count - start, dumped, null, NamespaceRead.Dumped);
+            }
+            catch (CollectorException e)
+            {
+                Carried.Forget();
+                return new Result(start, 0, null, e.Message, NamespaceRead.Dumped);
+            }
+        }
+
         public void ReleaseScratch() => Collector.ReleaseScratch();
 
         public void Dispose()
@@ -362,6 +382,12 @@ public sealed partial class NamespaceCollector : IDisposable
             Sockstat.Dispose();
             Sockstat6.Dispose();
             Snmp.Dispose();
+        }
+
+        /// <summary>How one namespace was read: its rows, or why it failed (null stats).</summary>
+        public readonly record struct Result(int Start, int Count, CollectionStats? Stats, string? Error, NamespaceRead Read)
+        {
+            public NamespaceFacts? Facts { get; init; }
         }
     }
 }

@@ -39,6 +39,32 @@ public enum FindingSeverity
 }
 
 /// <summary>
+/// The names of finding kinds and severities, as in <c>check --format json</c>, the log, the
+/// <c>kind</c> label of <c>sockwatch_findings</c> and the runbook's sections: one place for each.
+/// </summary>
+public static class FindingKinds
+{
+    /// <summary>Every kind, in declaration order.</summary>
+    public static IReadOnlyList<FindingKind> All { get; } = Enum.GetValues<FindingKind>();
+
+    public static string NameOf(FindingKind kind) => kind switch
+    {
+        FindingKind.CloseWaitLeak => "close_wait_leak",
+        FindingKind.EphemeralPortPressure => "ephemeral_port_pressure",
+        FindingKind.TimeWaitBucketPressure => "time_wait_bucket_pressure",
+        FindingKind.TimeWaitOverflow => "time_wait_overflow",
+        FindingKind.AcceptQueueFull => "accept_queue_full",
+        FindingKind.ListenOverflow => "listen_overflow",
+        FindingKind.FinWait2Stuck => "fin_wait2_stuck",
+        FindingKind.LastAckStuck => "last_ack_stuck",
+        FindingKind.SynSentRetrying => "syn_sent_retrying",
+        _ => throw new ArgumentOutOfRangeException(nameof(kind)),
+    };
+
+    public static string NameOf(FindingSeverity severity) => severity == FindingSeverity.Critical ? "critical" : "warning";
+}
+
+/// <summary>
 /// One thing that is stuck: what, how bad, whose, how many, how old, and why, in one sentence
 /// an operator can act on.
 /// </summary>

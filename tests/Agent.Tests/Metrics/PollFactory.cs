@@ -1,7 +1,9 @@
 using System.Net;
 using SockWatch.Agent.Daemon;
 using SockWatch.Agent.Metrics;
+using SockWatch.Agent.Polling;
 using SockWatch.Collectors;
+using SockWatch.Collectors.Namespaces;
 using SockWatch.Core;
 using SockWatch.Core.Detection;
 
@@ -32,7 +34,45 @@ internal static class PollFactory
     public static SocketOwner Owner(int pid, string process, string? unit) =>
         new(pid, (ulong)pid * 10, process, 0, "root", unit, null, null);
 
-    /// <summary>One poll's input, tracked by <paramref name="tracker"/>, turned into a published result.</summary>
+    /// <summary>
+    /// A poll of one namespace ("host") made of hand-made sockets and owners, as the pipeline
+    /// would hand it on: tracked by <paramref name="tracker"/> and judged by default detectors.
+    /// </summary>
+    public static Poll Poll(
+        SocketTracker tracker,
+        DateTimeOffset at,
+        SocketRecord[] sockets,
+        SocketOwner?[] owners,
+        NamespaceFacts? facts = null,
+        Dictionary<int, DescriptorUsage>? descriptors = null)
+    {
+        var table = new SocketTable(Math.Max(sockets.Length, 1));
+        foreach (var s in sockets)
+        {
+            table.Append() = s;
+        }
+
+        var segment = new NamespaceSegment(new NetworkNamespace(1, "host", null, true), 0, sockets.Length, new CollectionStats { Collector = "proc" }, facts ?? new NamespaceFacts());
+        var reasons = owners.Select(o => o is null ? UnownedReason.NotFound : UnownedReason.None).ToArray();
+        var poll = new Poll(at, "proc", table, new NamespaceCollection([segment], 0, 0, []), new Poll.Owners(owners, new OwnerVia[sockets.Length], reasons, new string?[sockets.Length], null));
+        var ns = new NamespacePoll(poll, segment, new PollInput
+        {
+            At = at,
+            Sockets = table.AsMemory(),
+            Owners = owners,
+            Facts = segment.Facts,
+            Descriptors = descriptors ?? [],
+        });
+        poll.SetNamespaces([ns]);
+        ns.Track = tracker.Update(ns.Input);
+        ns.Findings = new Detectors().Evaluate(ns.Input, ns.Track);
+        poll.Findings = ns.Findings;
+        poll.Transitions = ns.Track.Transitions;
+        poll.Anomalies = ns.Track.Anomalies;
+        return poll;
+    }
+
+    /// <summary>One poll of hand-made sockets, tracked by <paramref name="tracker"/>, turned into a published result.</summary>
     public static PollResult Result(
         SocketTracker tracker,
         DateTimeOffset at,
@@ -42,24 +82,8 @@ internal static class PollFactory
         NamespaceFacts? facts = null,
         Dictionary<int, DescriptorUsage>? descriptors = null)
     {
-        var input = new PollInput
-        {
-            At = at,
-            Sockets = sockets,
-            Owners = owners,
-            Facts = facts ?? new NamespaceFacts(),
-            Descriptors = descriptors ?? [],
-        };
-        var track = tracker.Update(input);
-        var findings = new Detectors().Evaluate(input, track);
-        var reasons = owners.Select(o => o is null ? UnownedReason.NotFound : UnownedReason.None).ToArray();
-        var view = PollMetrics.Build(input, track, findings, reasons, [], TimeSpan.FromMinutes(2), caps);
-        var counts = new int[14];
-        foreach (var s in sockets)
-        {
-            counts[(int)s.State]++;
-        }
-
-        return new PollResult(at, TimeSpan.FromMilliseconds(3), "proc", sockets.Length, counts, new CollectionStats { Collector = "proc" }, findings, owners.Count(o => o is null), view);
+        var poll = Poll(tracker, at, sockets, owners, facts, descriptors);
+        var view = PollMetrics.Build(poll, TimeSpan.FromMinutes(2), caps);
+        return new PollResult(at, TimeSpan.FromMilliseconds(3), "proc", sockets.Length, poll.Table.CountByState(), new CollectionStats { Collector = "proc" }, poll.Findings, poll.Unowned, view);
     }
 }

@@ -1,6 +1,6 @@
 using System.Text;
 using SockWatch.Agent.Web;
-using SockWatch.Collectors.Interop;
+using SockWatch.Agent.Interop;
 
 namespace SockWatch.Agent.Tests.Web;
 

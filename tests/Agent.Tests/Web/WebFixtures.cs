@@ -2,7 +2,7 @@ using System.Net;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using System.Text;
-using SockWatch.Collectors.Interop;
+using SockWatch.Agent.Interop;
 
 namespace SockWatch.Agent.Tests.Web;
 

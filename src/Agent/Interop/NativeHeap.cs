@@ -1,10 +1,9 @@
 using System.Runtime.InteropServices;
-using SockWatch.Collectors.Interop;
 
-namespace SockWatch.Collectors;
+namespace SockWatch.Agent.Interop;
 
 /// <summary>The process's own memory, for a daemon that is idle between polls.</summary>
-public static class NativeHeap
+internal static class NativeHeap
 {
     private static bool _unavailable;
 

@@ -1,6 +1,8 @@
 using System.Runtime.InteropServices;
 
-namespace SockWatch.Collectors.Tests;
+using SockWatch.Agent.Interop;
+
+namespace SockWatch.Agent.Tests;
 
 public class NativeHeapTests
 {

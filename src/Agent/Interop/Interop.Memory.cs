@@ -1,9 +1,17 @@
 using System.Runtime.InteropServices;
 
-namespace SockWatch.Collectors.Interop;
+namespace SockWatch.Agent.Interop;
 
 internal static unsafe partial class Libc
 {
+    private const string LibraryName = "libc";
+
+    /// <summary>errno values (include/uapi/asm-generic/errno-base.h) that the callers tell apart.</summary>
+    internal static class Errno
+    {
+        public const int EINVAL = 22;
+    }
+
     /// <summary>
     /// glibc's malloc_trim: gives the free pages of every malloc arena back to the kernel
     /// (MADV_DONTNEED), not only the top of the main heap as free() does. Returns 1 when some

@@ -1,36 +1,31 @@
 using SockWatch.Core;
 using SockWatch.Core.Detection;
 
-namespace SockWatch.Agent;
-
-/// <summary>One namespace of a poll, tracked and judged.</summary>
-internal sealed record NamespaceEvaluation(NamespacePoll Poll, TrackResult Track, IReadOnlyList<Finding> Findings);
+namespace SockWatch.Agent.Polling;
 
 /// <summary>
-/// Tracks and judges every namespace of a poll with a tracker and detectors of its own (sockets,
-/// ages, leak histories and kernel counters are per namespace), keeps the transition counts
-/// monotonic across namespaces that come and go, and marks each finding with its namespace.
-/// State of namespaces that are gone is dropped.
+/// The track and detect stages over every namespace of a poll, each namespace with a tracker
+/// and detectors of its own (sockets, ages, leak histories and kernel counters are per
+/// namespace). Transition counts stay monotonic across namespaces that come and go; state of
+/// namespaces that are gone is dropped.
 /// </summary>
-internal sealed class PollEvaluator(DetectorOptions options)
+internal sealed class LifecycleTracking(DetectorOptions options)
 {
     private readonly Dictionary<ulong, State> _states = [];
     private readonly Dictionary<(TcpState From, TcpState To), long> _transitions = [];
     private readonly Dictionary<(TcpState From, TcpState To), long> _anomalies = [];
 
-    /// <summary>Transitions seen since start, over every namespace ever watched (never decreasing).</summary>
+    /// <summary>Transitions seen since start, over every namespace ever watched (a copy).</summary>
     public IReadOnlyDictionary<(TcpState From, TcpState To), long> Transitions => new Dictionary<(TcpState, TcpState), long>(_transitions);
 
-    /// <summary>Anomalous transitions since start, over every namespace ever watched.</summary>
+    /// <summary>Anomalous transitions since start, over every namespace ever watched (a copy).</summary>
     public IReadOnlyDictionary<(TcpState From, TcpState To), long> Anomalies => new Dictionary<(TcpState, TcpState), long>(_anomalies);
 
-    public (IReadOnlyList<NamespaceEvaluation> Namespaces, IReadOnlyList<Finding> Findings) Evaluate(PollOutcome poll)
+    /// <summary>The track stage: every namespace's tracker takes its sockets.</summary>
+    public void Track(IReadOnlyList<NamespacePoll> namespaces)
     {
-        ArgumentNullException.ThrowIfNull(poll);
-        var parts = new List<NamespaceEvaluation>(poll.Namespaces.Count);
-        var findings = new List<Finding>();
         var seen = new HashSet<ulong>();
-        foreach (var ns in poll.Namespaces)
+        foreach (var ns in namespaces)
         {
             seen.Add(ns.Namespace.Inode);
             if (!_states.TryGetValue(ns.Namespace.Inode, out var state))
@@ -42,24 +37,37 @@ internal sealed class PollEvaluator(DetectorOptions options)
             var track = state.Tracker.Update(ns.Input);
             Accumulate(_transitions, state.Transitions, track.Transitions);
             Accumulate(_anomalies, state.Anomalies, track.Anomalies);
-            var found = state.Detectors.Evaluate(ns.Input, track).Select(f => f with { Netns = ns.Namespace.Name }).ToList();
-            findings.AddRange(found);
-            parts.Add(new NamespaceEvaluation(ns, track, found));
+            ns.Track = track;
         }
 
         foreach (var gone in _states.Keys.Where(k => !seen.Contains(k)).ToList())
         {
             _states.Remove(gone);
         }
+    }
 
-        var ordered = findings
+    /// <summary>The detect stage: every tracked namespace judged; the findings of all, most severe first.</summary>
+    public IReadOnlyList<Finding> Detect(IReadOnlyList<NamespacePoll> namespaces)
+    {
+        var findings = new List<Finding>();
+        foreach (var ns in namespaces)
+        {
+            if (ns.Track is not { } track || !_states.TryGetValue(ns.Namespace.Inode, out var state))
+            {
+                continue;
+            }
+
+            var name = ns.Namespace.Name;
+            ns.Findings = [.. state.Detectors.Evaluate(ns.Input, track).Select(f => f with { Netns = name })];
+            findings.AddRange(ns.Findings);
+        }
+
+        return [.. findings
             .OrderByDescending(f => f.Severity)
             .ThenBy(f => f.Kind)
             .ThenBy(f => f.Netns, StringComparer.Ordinal)
             .ThenBy(f => f.Subject, StringComparer.Ordinal)
-            .ThenBy(f => f.Owner?.Pid ?? -1)
-            .ToList();
-        return (parts, ordered);
+            .ThenBy(f => f.Owner?.Pid ?? -1)];
     }
 
     /// <summary>Adds what a namespace's cumulative counts grew by since the last poll.</summary>

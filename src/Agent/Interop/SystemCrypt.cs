@@ -2,14 +2,14 @@ using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using System.Text;
 
-namespace SockWatch.Collectors.Interop;
+namespace SockWatch.Agent.Interop;
 
 /// <summary>
 /// The system's crypt(3) through libcrypt.so.1 (libxcrypt): password hashes such as bcrypt are
 /// computed by the library every distribution audits, not by a bcrypt of our own. Thread-safe:
 /// every call has its own struct crypt_data.
 /// </summary>
-public static unsafe class SystemCrypt
+internal static unsafe class SystemCrypt
 {
     /// <summary>
     /// crypt_r(<paramref name="phrase"/>, <paramref name="setting"/>): the hash as ASCII bytes, or

@@ -1,6 +1,6 @@
 using System.Runtime.InteropServices;
 
-namespace SockWatch.Collectors.Interop;
+namespace SockWatch.Agent.Interop;
 
 /// <summary>
 /// libcrypt's reentrant entry points (crypt(3), crypt_gensalt(3)). On Debian 12 and every current
