@@ -22,14 +22,13 @@ internal static class CheckCommand
             Description = "Poll twice, this long apart (like 5s), so ages and rising counters are measured over it.",
             HelpName = "DURATION",
         };
-        var config = CommonOptions.Config();
-        var configured = CommonOptions.ConfigurationOptions();
+        var settings = CommonOptions.For(SockWatchCommands.Check);
 
         var command = new Command("check", "Poll the socket table and report what is stuck: close_wait leaks, ephemeral-port and time_wait pressure, full accept queues, stuck closes. Exit 0: none; 1: findings; 2: bad usage or configuration; 3: tables unreadable.")
         {
             format, interval,
         };
-        CommonOptions.AddTo(command, config, configured);
+        settings.AddTo(command);
 
         command.SetAction(parse =>
         {
@@ -47,26 +46,16 @@ internal static class CheckCommand
                     : throw new UsageException($"--interval: '{text}' is not a duration above 0 (like 5s, 1m)");
             }
 
-            var options = CommonOptions.LoadConfiguration(parse, config, configured);
+            var options = settings.Load(parse);
             return Run(options, wait, fmt, Console.OpenStandardOutput());
         });
         return command;
     }
 
-    internal static DetectorOptions ToDetectorOptions(SockWatchOptions o) => new()
-    {
-        CloseWaitLeakAfter = o.CloseWaitLeakAfter,
-        EphemeralPortUtilization = o.EphemeralPortUtilization,
-        AcceptQueueUtilization = o.AcceptQueueUtilization,
-        TimeWaitBucketUtilization = o.TimeWaitBucketUtilization,
-        LastAckStuckAfter = o.LastAckStuckAfter,
-        SynSentRetries = o.SynSentRetries,
-    };
-
     private static int Run(SockWatchOptions options, TimeSpan? interval, string format, Stream stdout)
     {
         var logger = new StderrLogger();
-        var evaluator = new PollEvaluator(ToDetectorOptions(options));
+        var evaluator = new PollEvaluator(options.ToDetectorOptions());
         IReadOnlyList<Finding> findings;
         int sockets;
         int namespaces;

@@ -24,7 +24,7 @@ internal sealed partial class PollLoop(SockWatchOptions options, PollResultStore
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         using var poller = new Poller(options, logger, defaultNetns: "all", carryQuietNamespaces: true);
-        var evaluator = new PollEvaluator(CheckCommand.ToDetectorOptions(options));
+        var evaluator = new PollEvaluator(options.ToDetectorOptions());
         LogStarted(logger, poller.CollectorName, options.PollInterval.TotalSeconds);
 
         using var timer = new PeriodicTimer(options.PollInterval, time);
