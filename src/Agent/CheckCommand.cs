@@ -23,14 +23,13 @@ internal static class CheckCommand
             Description = "Poll twice, this long apart (like 5s), so ages and rising counters are measured over it.",
             HelpName = "DURATION",
         };
-        var config = CommonOptions.Config();
-        var configured = CommonOptions.ConfigurationOptions();
+        var settings = CommonOptions.For(SockWatchCommands.Check);
 
         var command = new Command("check", "Poll the socket table and report what is stuck: close_wait leaks, ephemeral-port and time_wait pressure, full accept queues, stuck closes. Exit 0: none; 1: findings; 2: bad usage or configuration; 3: tables unreadable.")
         {
             format, interval,
         };
-        CommonOptions.AddTo(command, config, configured);
+        settings.AddTo(command);
 
         command.SetAction(parse =>
         {
@@ -48,7 +47,7 @@ internal static class CheckCommand
                     : throw new UsageException($"--interval: '{text}' is not a duration above 0 (like 5s, 1m)");
             }
 
-            var options = CommonOptions.LoadConfiguration(parse, config, configured);
+            var options = settings.Load(parse);
             return Run(options, wait, fmt, Console.OpenStandardOutput());
         });
         return command;
@@ -62,7 +61,7 @@ internal static class CheckCommand
         int namespaces;
         try
         {
-            using var pipeline = new PollPipeline(PollSettings.For(options, CommonOptions.Namespaces(options, "self")), logger);
+            using var pipeline = new PollPipeline(PollSettings.For(options, options.Namespaces("self")), logger);
             var poll = pipeline.Run(DateTimeOffset.UtcNow);
             if (interval is { } wait)
             {

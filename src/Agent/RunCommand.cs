@@ -19,23 +19,13 @@ internal static partial class RunCommand
 
     public static Command Create()
     {
-        var config = CommonOptions.Config();
-        var configured = CommonOptions.ConfigurationOptions(
-            new("listen_address", new Option<string>("--listen-address") { Description = "Where to serve /metrics, / (summary), /healthz and /readyz (default :9859).", HelpName = "HOST:PORT" }),
-            new("poll_interval", new Option<string>("--poll-interval") { Description = "Time between polls (default 15s).", HelpName = "DURATION" }),
-            new("max_owner_series", new Option<string>("--max-owner-series") { Description = "Owner series (unit, process) per metric; the rest are summed into process=\"other\" (default 50).", HelpName = "N" }),
-            new("netns_redump_after", new Option<string>("--netns-redump-after") { Description = "Dump a namespace whose TCP counters have not moved at least this often; meanwhile its listeners are read afresh and its connections carried from the last dump (default 10m; 0: dump every namespace every poll).", HelpName = "DURATION" }),
-            new("max_destination_series", new Option<string>("--max-destination-series") { Description = "Destination and listener series per metric; the rest fold into \"other\" (default 20).", HelpName = "N" }),
-            new("otlp_endpoint", new Option<string>("--otlp-endpoint") { Description = "Also push metrics over OTLP to this full URL (http/protobuf: .../v1/metrics; default: off).", HelpName = "URL" }),
-            new("otlp_protocol", new Option<string>("--otlp-protocol") { Description = "http/protobuf (default) or grpc.", HelpName = "PROTOCOL" }),
-            new("otlp_interval", new Option<string>("--otlp-interval") { Description = "Time between OTLP pushes (default 15s).", HelpName = "DURATION" }),
-            new("web_config_file", new Option<string>("--web.config.file") { Description = "TLS and basic auth for every endpoint, from a web configuration file in the format of Prometheus's exporter-toolkit (default: none, plain HTTP).", HelpName = "FILE" }));
+        var settings = CommonOptions.For(SockWatchCommands.Run);
         var command = new Command("run", "The daemon: poll the socket table every interval, track every socket across polls, log findings as they appear and clear, and serve the latest poll as Prometheus metrics on /metrics. Stops on SIGTERM or Ctrl+C.");
-        CommonOptions.AddTo(command, config, configured);
+        settings.AddTo(command);
 
         command.SetAction(parse =>
         {
-            var options = CommonOptions.LoadConfiguration(parse, config, configured);
+            var options = settings.Load(parse);
             return Run(options);
         });
         return command;

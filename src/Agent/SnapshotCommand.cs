@@ -31,29 +31,23 @@ internal static class SnapshotCommand
             Description = "Only sockets owned by this process name, systemd unit (with or without .service), or container id (12 characters or more).",
             HelpName = "NAME",
         };
-        var collector = CommonOptions.Collector();
-        var procRoot = CommonOptions.ProcRoot();
-        var netns = new Option<string>("--netns")
-        {
-            Description = "Network namespaces: self (default), all, or names and patterns, comma-separated. Others than its own need CAP_SYS_ADMIN.",
-            HelpName = "self|all|NAMES",
-        };
-        var netnsExclude = new Option<string>("--netns-exclude") { Description = "Namespace name patterns to leave out (comma-separated; * and ?).", HelpName = "PATTERNS" };
+        var settings = CommonOptions.For(Configuration.SockWatchCommands.Snapshot);
 
         var command = new Command("snapshot", "Read the kernel's TCP socket table once and print every socket with its owner and its place in the lifecycle.")
         {
-            format, state, owner, collector, procRoot, netns, netnsExclude,
+            format, state, owner,
         };
+        settings.AddTo(command);
         command.SetAction(parse =>
         {
+            var configured = settings.Load(parse);
             var options = new SnapshotOptions(
                 ParseFormat(parse.GetValue(format)),
                 CommonOptions.ParseStates(parse.GetValue(state)),
-                CommonOptions.ParseCollector(parse.GetValue(collector)),
-                CommonOptions.ParseProcRoot(parse.GetValue(procRoot)),
+                configured.CollectorKind,
+                configured.ProcRoot,
                 ParseOwner(parse.GetValue(owner)),
-                Collectors.Namespaces.NamespaceSelection.TryParse(parse.GetValue(netns) ?? "self", parse.GetValue(netnsExclude), out var why)
-                    ?? throw new UsageException("--netns: " + why));
+                configured.Namespaces("self"));
             return Run(options, Console.OpenStandardOutput());
         });
         return command;

@@ -12,11 +12,15 @@ internal static class Cli
 
     public static Result Run(params string[] args) => Start(Path.Combine(AppContext.BaseDirectory, "sockwatch"), args);
 
+    /// <summary>Runs sockwatch with these variables added to its environment.</summary>
+    public static Result RunWith(IReadOnlyDictionary<string, string> environment, params string[] args) =>
+        Start(Path.Combine(AppContext.BaseDirectory, "sockwatch"), args, environment);
+
     /// <summary>Runs sockwatch inside a network namespace made by `ip netns add`.</summary>
     public static Result RunIn(string netns, string[] args) =>
         Start(SockWatch.Tests.Conditions.FindExecutable("ip") ?? "ip", ["netns", "exec", netns, Path.Combine(AppContext.BaseDirectory, "sockwatch"), .. args]);
 
-    private static Result Start(string exe, string[] args)
+    private static Result Start(string exe, string[] args, IReadOnlyDictionary<string, string>? environment = null)
     {
         var psi = new ProcessStartInfo(exe)
         {
@@ -27,6 +31,11 @@ internal static class Cli
         foreach (var a in args)
         {
             psi.ArgumentList.Add(a);
+        }
+
+        foreach (var (name, value) in environment ?? new Dictionary<string, string>())
+        {
+            psi.Environment[name] = value;
         }
 
         using var p = Process.Start(psi)!;

@@ -148,6 +148,40 @@ public class SnapshotCommandTests
     }
 
     [Fact]
+    public void The_configuration_file_sets_the_collector_and_proc_root()
+    {
+        var file = Path.Combine(Path.GetTempPath(), $"sockwatch-snapshot-{Guid.NewGuid():N}.json");
+        File.WriteAllText(file, $$"""{ "collector": "proc", "proc_root": "{{EveryState}}", "poll_interval": "30s" }""");
+        try
+        {
+            var r = Cli.Run("snapshot", "--config", file, "--format", "summary", "--state", "close_wait");
+            Assert.Equal(0, r.ExitCode);
+            Assert.Equal("close_wait 2\n", r.Stdout);
+
+            // A flag overrides the file.
+            var empty = Cli.Run("snapshot", "--config", file, "--proc-root", Repo.Fixture("proc-empty"), "--format", "json");
+            Assert.Equal("[]", empty.Stdout.Trim());
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+    }
+
+    [Fact]
+    public void Sockwatch_variables_set_the_collector_and_proc_root()
+    {
+        var env = new Dictionary<string, string> { ["SOCKWATCH_COLLECTOR"] = "proc", ["SOCKWATCH_PROC_ROOT"] = EveryState };
+        var r = Cli.RunWith(env, "snapshot", "--format", "summary", "--state", "listen");
+        Assert.Equal(0, r.ExitCode);
+        Assert.Equal("listen 2\n", r.Stdout);
+
+        var bad = Cli.RunWith(new Dictionary<string, string> { ["SOCKWATCH_NETNS"] = "a/b" }, "snapshot", "--format", "summary");
+        Assert.Equal(2, bad.ExitCode);
+        Assert.StartsWith("sockwatch snapshot: configuration: netns (from SOCKWATCH_NETNS): ", Assert.Single(bad.StderrLines), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Unknown_state_lists_the_accepted_names()
     {
         var r = Cli.Run("snapshot", "--state", "estab");

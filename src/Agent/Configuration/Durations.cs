@@ -69,7 +69,8 @@ internal static class Durations
     }
 
     public static string Format(TimeSpan d) =>
-        d.TotalMilliseconds < 1000 ? string.Create(CultureInfo.InvariantCulture, $"{d.TotalMilliseconds:0}ms")
+        d == TimeSpan.Zero ? "0"
+        : d.TotalMilliseconds < 1000 ? string.Create(CultureInfo.InvariantCulture, $"{d.TotalMilliseconds:0}ms")
         : d.TotalSeconds < 60 || d.TotalSeconds % 60 != 0 ? string.Create(CultureInfo.InvariantCulture, $"{d.TotalSeconds:0.###}s")
         : d.TotalMinutes < 60 || d.TotalMinutes % 60 != 0 ? string.Create(CultureInfo.InvariantCulture, $"{d.TotalMinutes:0}m")
         : string.Create(CultureInfo.InvariantCulture, $"{d.TotalHours:0}h");

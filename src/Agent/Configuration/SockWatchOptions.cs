@@ -1,63 +1,74 @@
+using SockWatch.Collectors;
+using SockWatch.Collectors.Namespaces;
 using SockWatch.Core.Detection;
 
 namespace SockWatch.Agent.Configuration;
 
-/// <summary>Every setting of SockWatch: the options of the options/defaults/validation triplet.</summary>
+/// <summary>
+/// Every setting of SockWatch, as values. What each one is (key, flag, variable, default, rule,
+/// help) is declared once, in <see cref="Settings"/>; the defaults here are read from there.
+/// </summary>
 internal sealed record SockWatchOptions
 {
-    public string Collector { get; init; } = SockWatchOptionsDefaults.Collector;
+    public string Collector { get; init; } = Settings.Collector.Default;
 
-    public string ProcRoot { get; init; } = SockWatchOptionsDefaults.ProcRoot;
+    public string ProcRoot { get; init; } = Settings.ProcRoot.Default;
 
-    public TimeSpan PollInterval { get; init; } = SockWatchOptionsDefaults.PollInterval;
+    public TimeSpan PollInterval { get; init; } = Settings.PollInterval.Default;
 
-    public string ListenAddress { get; init; } = SockWatchOptionsDefaults.ListenAddress;
+    public string ListenAddress { get; init; } = Settings.ListenAddress.Default;
 
-    public TimeSpan CloseWaitLeakAfter { get; init; } = SockWatchOptionsDefaults.CloseWaitLeakAfter;
+    public TimeSpan CloseWaitLeakAfter { get; init; } = Settings.CloseWaitLeakAfter.Default;
 
-    public double EphemeralPortUtilization { get; init; } = SockWatchOptionsDefaults.EphemeralPortUtilization;
+    public double EphemeralPortUtilization { get; init; } = Settings.EphemeralPortUtilization.Default;
 
-    public double AcceptQueueUtilization { get; init; } = SockWatchOptionsDefaults.AcceptQueueUtilization;
+    public double AcceptQueueUtilization { get; init; } = Settings.AcceptQueueUtilization.Default;
 
-    public double TimeWaitBucketUtilization { get; init; } = SockWatchOptionsDefaults.TimeWaitBucketUtilization;
+    public double TimeWaitBucketUtilization { get; init; } = Settings.TimeWaitBucketUtilization.Default;
 
-    public TimeSpan LastAckStuckAfter { get; init; } = SockWatchOptionsDefaults.LastAckStuckAfter;
+    public TimeSpan LastAckStuckAfter { get; init; } = Settings.LastAckStuckAfter.Default;
 
-    public int SynSentRetries { get; init; } = SockWatchOptionsDefaults.SynSentRetries;
+    public int SynSentRetries { get; init; } = Settings.SynSentRetries.Default;
 
     /// <summary>Owner series (unit, process) per metric; the rest are folded into "other".</summary>
-    public int MaxOwnerSeries { get; init; } = SockWatchOptionsDefaults.MaxOwnerSeries;
+    public int MaxOwnerSeries { get; init; } = Settings.MaxOwnerSeries.Default;
 
     /// <summary>Destination and listener series per metric; the rest are folded into "other".</summary>
-    public int MaxDestinationSeries { get; init; } = SockWatchOptionsDefaults.MaxDestinationSeries;
+    public int MaxDestinationSeries { get; init; } = Settings.MaxDestinationSeries.Default;
 
-    /// <summary>Which network namespaces: self, all, or names and patterns; null: the command's default (run: all; snapshot and check: self).</summary>
-    public string? Netns { get; init; }
+    /// <summary>
+    /// Which network namespaces: self, all, or names and patterns. The loader sets the command's
+    /// default (run: all; snapshot and check: self); null only in options built without it.
+    /// </summary>
+    public string? Netns { get; init; } = Settings.Netns.Default;
 
     /// <summary>Namespace name patterns left out of <see cref="Netns"/>.</summary>
-    public string NetnsExclude { get; init; } = "";
+    public string NetnsExclude { get; init; } = Settings.NetnsExclude.Default;
 
     /// <summary>Namespaces with their own series in the per-namespace metrics; the rest fold into netns="other".</summary>
-    public int MaxNetnsSeries { get; init; } = SockWatchOptionsDefaults.MaxNetnsSeries;
+    public int MaxNetnsSeries { get; init; } = Settings.MaxNetnsSeries.Default;
 
     /// <summary>
     /// How long the connections of another namespace whose TCP counters have not moved may be
     /// carried from its last full dump; zero: every namespace is dumped every poll.
     /// </summary>
-    public TimeSpan NetnsRedumpAfter { get; init; } = SockWatchOptionsDefaults.NetnsRedumpAfter;
+    public TimeSpan NetnsRedumpAfter { get; init; } = Settings.NetnsRedumpAfter.Default;
 
     /// <summary>The full OTLP metrics URL (http/protobuf: ending in /v1/metrics); empty: no OTLP.</summary>
-    public string OtlpEndpoint { get; init; } = "";
+    public string OtlpEndpoint { get; init; } = Settings.OtlpEndpoint.Default;
 
     /// <summary>http/protobuf (what Prometheus's OTLP receiver takes) or grpc.</summary>
-    public string OtlpProtocol { get; init; } = SockWatchOptionsDefaults.OtlpProtocol;
+    public string OtlpProtocol { get; init; } = Settings.OtlpProtocol.Default;
 
-    public TimeSpan OtlpInterval { get; init; } = SockWatchOptionsDefaults.OtlpInterval;
+    public TimeSpan OtlpInterval { get; init; } = Settings.OtlpInterval.Default;
 
     /// <summary>The exporter-toolkit web configuration file (TLS, basic auth); empty: plain HTTP, open.</summary>
-    public string WebConfigFile { get; init; } = "";
+    public string WebConfigFile { get; init; } = Settings.WebConfigFile.Default;
 
-    /// <summary>The detectors' thresholds.</summary>
+    /// <summary>The collector of validated options.</summary>
+    public CollectorKind CollectorKind => CollectorKinds.TryParse(Collector, out var kind) ? kind : CollectorKind.Auto;
+
+    /// <summary>The detectors' thresholds. Core checks them by the same rules (<see cref="DetectorLimits"/>) the loader did.</summary>
     public DetectorOptions ToDetectorOptions() => new()
     {
         CloseWaitLeakAfter = CloseWaitLeakAfter,
@@ -67,37 +78,9 @@ internal sealed record SockWatchOptions
         LastAckStuckAfter = LastAckStuckAfter,
         SynSentRetries = SynSentRetries,
     };
-}
 
-/// <summary>The defaults, as constants in one place.</summary>
-internal static class SockWatchOptionsDefaults
-{
-    public const string Collector = "auto";
-    public const string ProcRoot = "/proc";
-    public const string ListenAddress = ":9859";
-    public const string ConfigFile = "/etc/sockwatch/sockwatch.json";
-    public const string EnvironmentPrefix = "SOCKWATCH_";
-    public const double EphemeralPortUtilization = 0.8;
-    public const double AcceptQueueUtilization = 0.8;
-    public const double TimeWaitBucketUtilization = 0.8;
-    public const int SynSentRetries = 3;
-    public const int MaxOwnerSeries = 50;
-    public const int MaxDestinationSeries = 20;
-    public const int MaxNetnsSeries = 100;
-    public const string OtlpProtocol = "http/protobuf";
-
-    public static readonly TimeSpan PollInterval = TimeSpan.FromSeconds(15);
-
-    /// <summary>A close_wait older than this is a leak: normal ones last milliseconds, until the application reads the EOF and closes.</summary>
-    public static readonly TimeSpan CloseWaitLeakAfter = TimeSpan.FromMinutes(2);
-
-    public static readonly TimeSpan LastAckStuckAfter = TimeSpan.FromMinutes(1);
-
-    public static readonly TimeSpan OtlpInterval = TimeSpan.FromSeconds(15);
-
-    /// <summary>
-    /// A quiet namespace is dumped in full at least this often (each one between half of it and
-    /// all of it): what a carried connection can miss is queue bytes, never its state.
-    /// </summary>
-    public static readonly TimeSpan NetnsRedumpAfter = TimeSpan.FromMinutes(10);
+    /// <summary>The namespace selection of validated options; <paramref name="commandDefault"/> when <see cref="Netns"/> is unset.</summary>
+    public NamespaceSelection Namespaces(string commandDefault) =>
+        NamespaceSelection.TryParse(Netns ?? commandDefault, NetnsExclude, out var why)
+        ?? throw new UsageException("--netns: " + why);
 }

@@ -28,7 +28,7 @@ internal sealed partial class PollLoop(SockWatchOptions options, PollResultStore
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        var settings = PollSettings.For(options, CommonNamespaces()) with { RedumpAfter = options.NetnsRedumpAfter };
+        var settings = PollSettings.For(options, options.Namespaces("all")) with { RedumpAfter = options.NetnsRedumpAfter };
         using var pipeline = new PollPipeline(settings, logger);
         LogStarted(logger, pipeline.CollectorName, options.PollInterval.TotalSeconds);
 
@@ -42,10 +42,6 @@ internal sealed partial class PollLoop(SockWatchOptions options, PollResultStore
 
         LogStopping(logger, store.Polls);
     }
-
-    /// <summary>The daemon watches every namespace it can enter unless told otherwise (validated at start).</summary>
-    private NamespaceSelection CommonNamespaces() =>
-        NamespaceSelection.TryParse(options.Netns ?? "all", options.NetnsExclude, out _) ?? NamespaceSelection.Self;
 
     private static async Task<bool> WaitForNextTick(PeriodicTimer timer, CancellationToken token)
     {

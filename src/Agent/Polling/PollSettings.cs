@@ -48,7 +48,7 @@ internal sealed record PollSettings
         ArgumentNullException.ThrowIfNull(options);
         return new PollSettings
         {
-            Collector = CollectorKinds.TryParse(options.Collector, out var kind) ? kind : CollectorKind.Auto, // validated at start
+            Collector = options.CollectorKind,
             ProcRoot = options.ProcRoot,
             Namespaces = namespaces,
             Detect = options.ToDetectorOptions(),

@@ -37,7 +37,39 @@ public static class DetectorDefaults
     public const int MaxGrowthWindowPolls = 10_000;
 }
 
-/// <summary>Thresholds of the detectors; see <see cref="DetectorDefaults"/> for why each default is what it is.</summary>
+/// <summary>
+/// What each threshold accepts: the one rule. It lives here, beside the defaults, rather than
+/// only in the Agent's settings table, because <see cref="Detectors"/> is built by other callers
+/// too (the bench harness, the tests) and must refuse bad thresholds by itself; the Agent's
+/// table (SockWatch.Agent.Configuration.Settings) refers to these objects for its validation and
+/// its wording instead of restating them, so the CLI, the file, the environment and Core cannot
+/// disagree. (Core references nothing of the Agent: the rule has to be on this side.)
+/// </summary>
+public static class DetectorLimits
+{
+    /// <summary>Ratios: more than 0 (nothing at all would be a finding) and at most 1.</summary>
+    public static readonly Bounds<double> Ratio = Bounds.AboveAtMost(0.0, 1.0);
+
+    /// <summary>close_wait_leak_after: above zero; at zero every close_wait, even one closing normally, is a leak.</summary>
+    public static readonly Bounds<TimeSpan> CloseWaitLeakAfter = Bounds.Above(TimeSpan.Zero);
+
+    /// <summary>last_ack_stuck_after: above zero, as for close_wait.</summary>
+    public static readonly Bounds<TimeSpan> LastAckStuckAfter = Bounds.Above(TimeSpan.Zero);
+
+    /// <summary>SYN retransmits: at least one; the kernel's tcp_syn_retries stops at 127, and above 100 nothing would ever be reported.</summary>
+    public static readonly Bounds<int> SynSentRetries = Bounds.Between(1, 100);
+
+    /// <summary>Polls of close_wait growth kept per leaking owner.</summary>
+    public static readonly Bounds<int> GrowthWindowPolls = Bounds.Between(1, DetectorDefaults.MaxGrowthWindowPolls);
+
+    /// <summary>Leaked sockets that make a close_wait leak critical.</summary>
+    public static readonly Bounds<int> CloseWaitCriticalCount = Bounds.AtLeast(1);
+
+    /// <summary>How Core writes a duration bound in its own messages.</summary>
+    internal static string Seconds(TimeSpan t) => t.TotalSeconds.ToString("0.###", System.Globalization.CultureInfo.InvariantCulture) + "s";
+}
+
+/// <summary>Thresholds of the detectors; see <see cref="DetectorDefaults"/> for why each default is what it is and <see cref="DetectorLimits"/> for what each accepts.</summary>
 public sealed record DetectorOptions
 {
     public TimeSpan CloseWaitLeakAfter { get; init; } = TimeSpan.FromSeconds(DetectorDefaults.CloseWaitLeakAfterSeconds);
@@ -64,28 +96,16 @@ public sealed record DetectorOptions
     public IReadOnlyList<(string Key, string Reason)> Validate()
     {
         var errors = new List<(string Key, string Reason)>();
-        NotNegative(errors, nameof(CloseWaitLeakAfter), CloseWaitLeakAfter);
-        NotNegative(errors, nameof(LastAckStuckAfter), LastAckStuckAfter);
-        Ratio(errors, nameof(EphemeralPortUtilization), EphemeralPortUtilization);
-        Ratio(errors, nameof(EphemeralPortCriticalUtilization), EphemeralPortCriticalUtilization);
-        Ratio(errors, nameof(AcceptQueueUtilization), AcceptQueueUtilization);
-        Ratio(errors, nameof(TimeWaitBucketUtilization), TimeWaitBucketUtilization);
-        Ratio(errors, nameof(DescriptorCriticalUtilization), DescriptorCriticalUtilization);
-        if (SynSentRetries < 1)
-        {
-            errors.Add((nameof(SynSentRetries), "must be at least 1 retransmit"));
-        }
-
-        if (GrowthWindowPolls is < 1 or > DetectorDefaults.MaxGrowthWindowPolls)
-        {
-            errors.Add((nameof(GrowthWindowPolls), $"must be between 1 and {DetectorDefaults.MaxGrowthWindowPolls} polls"));
-        }
-
-        if (CloseWaitCriticalCount < 1)
-        {
-            errors.Add((nameof(CloseWaitCriticalCount), "must be at least 1 socket"));
-        }
-
+        Check(errors, nameof(CloseWaitLeakAfter), CloseWaitLeakAfter, DetectorLimits.CloseWaitLeakAfter, DetectorLimits.Seconds);
+        Check(errors, nameof(LastAckStuckAfter), LastAckStuckAfter, DetectorLimits.LastAckStuckAfter, DetectorLimits.Seconds);
+        Check(errors, nameof(EphemeralPortUtilization), EphemeralPortUtilization, DetectorLimits.Ratio);
+        Check(errors, nameof(EphemeralPortCriticalUtilization), EphemeralPortCriticalUtilization, DetectorLimits.Ratio);
+        Check(errors, nameof(AcceptQueueUtilization), AcceptQueueUtilization, DetectorLimits.Ratio);
+        Check(errors, nameof(TimeWaitBucketUtilization), TimeWaitBucketUtilization, DetectorLimits.Ratio);
+        Check(errors, nameof(DescriptorCriticalUtilization), DescriptorCriticalUtilization, DetectorLimits.Ratio);
+        Check(errors, nameof(SynSentRetries), SynSentRetries, DetectorLimits.SynSentRetries);
+        Check(errors, nameof(GrowthWindowPolls), GrowthWindowPolls, DetectorLimits.GrowthWindowPolls);
+        Check(errors, nameof(CloseWaitCriticalCount), CloseWaitCriticalCount, DetectorLimits.CloseWaitCriticalCount);
         if (EphemeralPortCriticalUtilization < EphemeralPortUtilization)
         {
             errors.Add((nameof(EphemeralPortCriticalUtilization), $"must not be below {nameof(EphemeralPortUtilization)}"));
@@ -94,20 +114,12 @@ public sealed record DetectorOptions
         return errors;
     }
 
-    private static void NotNegative(List<(string, string)> errors, string key, TimeSpan value)
+    private static void Check<T>(List<(string, string)> errors, string key, T value, Bounds<T> bounds, Func<T, string>? format = null)
+        where T : struct, IComparable<T>
     {
-        if (value < TimeSpan.Zero)
+        if (!bounds.Allows(value))
         {
-            errors.Add((key, "must not be negative"));
-        }
-    }
-
-    private static void Ratio(List<(string, string)> errors, string key, double value)
-    {
-        // Written so that NaN fails too.
-        if (!(value > 0 && value <= 1))
-        {
-            errors.Add((key, "must be a ratio greater than 0 and at most 1"));
+            errors.Add((key, "must be " + bounds.Describe(format)));
         }
     }
 }

@@ -18,13 +18,43 @@ public class DetectorOptionsTests
         Assert.Equal(10, o.GrowthWindowPolls);
     }
 
-    [Fact]
-    public void A_negative_duration_is_rejected_by_name()
+    [Theory]
+    [InlineData(-1)]
+    [InlineData(0)]
+    public void A_duration_not_above_zero_is_rejected_by_name(int seconds)
     {
-        var errors = new DetectorOptions { CloseWaitLeakAfter = TimeSpan.FromSeconds(-1) }.Validate();
+        // Core once took 0 here while the Agent refused it; DetectorLimits is now the one rule.
+        var errors = new DetectorOptions { CloseWaitLeakAfter = TimeSpan.FromSeconds(seconds) }.Validate();
         var error = Assert.Single(errors);
         Assert.Equal(nameof(DetectorOptions.CloseWaitLeakAfter), error.Key);
-        Assert.Contains("negative", error.Reason, StringComparison.Ordinal);
+        Assert.Equal("must be more than 0s", error.Reason);
+        Assert.Equal(nameof(DetectorOptions.LastAckStuckAfter), Assert.Single(new DetectorOptions { LastAckStuckAfter = TimeSpan.Zero }.Validate()).Key);
+    }
+
+    [Theory]
+    [InlineData(0, false)]
+    [InlineData(1, true)]
+    [InlineData(100, true)]
+    [InlineData(101, false)]
+    public void Syn_sent_retries_are_from_1_to_100(int retries, bool valid)
+    {
+        // Core once took any count from 1 up while the Agent stopped at 100.
+        var errors = new DetectorOptions { SynSentRetries = retries }.Validate();
+        Assert.Equal(valid, errors.Count == 0);
+        if (!valid)
+        {
+            Assert.Equal((nameof(DetectorOptions.SynSentRetries), "must be from 1 to 100"), Assert.Single(errors));
+        }
+    }
+
+    [Fact]
+    public void Bounds_describe_themselves_and_refuse_nan()
+    {
+        Assert.Equal("in (0, 1]", DetectorLimits.Ratio.Describe());
+        Assert.Equal("at least 1", DetectorLimits.CloseWaitCriticalCount.Describe());
+        Assert.False(DetectorLimits.Ratio.Allows(double.NaN));
+        Assert.True(DetectorLimits.Ratio.Allows(1.0));
+        Assert.False(DetectorLimits.Ratio.Allows(0.0));
     }
 
     [Theory]
