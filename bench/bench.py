@@ -76,10 +76,6 @@ class BenchError(Exception):
 note = notifier("bench")
 
 
-def count_states():
-    return benchlib.count_states()[0]
-
-
 class Session:
     """Owns the namespace, the populate process and the netns switch; cleans up once."""
 
@@ -297,7 +293,7 @@ def measure_external(args, session, measurer, cmds, population):
                     gens.append(session.request_refresh(gens[-1]))
                     note("population generation %d ready: %d sockets" % (gens[-1]["generation"], gens[-1]["total"]))
         round_s = max(round_s * 0.5, one_round(order, record=True))
-    end_counts = count_states()
+    end_counts = benchlib.count_states()[0]
     return samples, failures, gens, end_counts, notes
 
 
@@ -331,7 +327,7 @@ def run_harness(args, session, population):
         notes.append("harness ran %.1f s and outlived the TIME_WAIT set (first TIME_WAIT expiry at "
                      "+%.1f s); its later iterations saw fewer sockets"
                      % (elapsed, gen["time_wait_started_monotonic"] + TIME_WAIT_SECONDS - started))
-    end_counts = count_states()
+    end_counts = benchlib.count_states()[0]
     return items, r.returncode, gen, end_counts, elapsed, notes
 
 
