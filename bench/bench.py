@@ -38,32 +38,24 @@ every measurement sees the full population (disable with --no-refresh).
 
 import argparse
 import atexit
-import ctypes
 import datetime
-import json
 import os
 import platform
 import shlex
 import shutil
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 
+from benchlib import (TIME_WAIT_SECONDS, cmdline, cpu_model, enter_netns, json_lines, median, notifier,
+                      read_json, setns, format_counts as fmt_counts, markdown_code as code)
+import benchlib
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 POPULATE = os.path.join(HERE, "populate.py")
-CLONE_NEWNET = 0x40000000
-TIME_WAIT_SECONDS = 60.0
 WINDOW_MARGIN = 3.0   # stop this long before the first TIME_WAIT socket can expire
-
-STATE_NAMES = {
-    0x01: "established", 0x02: "syn_sent", 0x03: "syn_recv",
-    0x04: "fin_wait1", 0x05: "fin_wait2", 0x06: "time_wait",
-    0x07: "close", 0x08: "close_wait", 0x09: "last_ack",
-    0x0A: "listen", 0x0B: "closing", 0x0C: "new_syn_recv",
-}
 TARGETS = [
     # (label, numerator item, denominator item, field, target or None = reported only)
     ("netlink CPU / ss CPU", "netlink", "ss -tan", "cpu", 0.5),
@@ -81,30 +73,7 @@ class BenchError(Exception):
     pass
 
 
-def note(msg):
-    sys.stderr.write("bench: %s\n" % msg)
-    sys.stderr.flush()
-
-
-def count_states():
-    counts = {}
-    for path in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            with open(path, "rb") as f:
-                f.readline()
-                for line in f:
-                    fields = line.split(None, 4)
-                    if len(fields) >= 4:
-                        name = STATE_NAMES.get(int(fields[3], 16), "unknown")
-                        counts[name] = counts.get(name, 0) + 1
-        except FileNotFoundError:
-            pass
-    return counts
-
-
-def median(xs):
-    xs = [x for x in xs if x is not None]
-    return statistics.median(xs) if xs else None
+note = notifier("bench")
 
 
 class Session:
@@ -121,7 +90,6 @@ class Session:
         self.in_ns = False
         self.child = None      # pid of a measured command in flight
         self.cleaned = False
-        self.libc = ctypes.CDLL(None, use_errno=True)
 
     # -- namespace -------------------------------------------------------
     def create_ns(self):
@@ -130,22 +98,13 @@ class Session:
             raise BenchError("ip netns add %s failed: %s" % (self.ns, r.stderr.strip()))
         self.ns_created = True
 
-    def setns(self, fd):
-        if self.libc.setns(fd, CLONE_NEWNET) != 0:
-            e = ctypes.get_errno()
-            raise OSError(e, "setns: %s" % os.strerror(e))
-
     def enter_ns(self):
-        fd = os.open("/run/netns/" + self.ns, os.O_RDONLY | os.O_CLOEXEC)
-        try:
-            self.setns(fd)
-        finally:
-            os.close(fd)
+        enter_netns(self.ns)
         self.in_ns = True
 
     def leave_ns(self):
         if self.in_ns:
-            self.setns(self.orig_ns_fd)
+            setns(self.orig_ns_fd)
             self.in_ns = False
 
     # -- population ------------------------------------------------------
@@ -172,13 +131,9 @@ class Session:
             if self.populate.poll() is not None:
                 raise BenchError("populate.py exited with status %s:\n%s"
                                  % (self.populate.returncode, self.populate_log_tail()))
-            try:
-                with open(self.ready_file) as f:
-                    doc = json.loads(f.read())
-                if doc.get("ready") and doc.get("generation", 1) >= generation:
-                    return doc
-            except (FileNotFoundError, ValueError):
-                pass
+            doc = read_json(self.ready_file)
+            if doc and doc.get("ready") and doc.get("generation", 1) >= generation:
+                return doc
             time.sleep(0.1)
         raise BenchError("population not ready after %.0f s:\n%s" % (timeout, self.populate_log_tail()))
 
@@ -338,7 +293,7 @@ def measure_external(args, session, measurer, cmds, population):
                     gens.append(session.request_refresh(gens[-1]))
                     note("population generation %d ready: %d sockets" % (gens[-1]["generation"], gens[-1]["total"]))
         round_s = max(round_s * 0.5, one_round(order, record=True))
-    end_counts = count_states()
+    end_counts = benchlib.count_states()[0]
     return samples, failures, gens, end_counts, notes
 
 
@@ -361,19 +316,9 @@ def run_harness(args, session, population):
     except subprocess.TimeoutExpired:
         raise BenchError("harness did not finish within %d s" % args.harness_timeout)
     elapsed = time.monotonic() - started
-    items = []
-    for raw in r.stdout.decode(errors="replace").splitlines():
-        line = raw.strip()
-        if not line.startswith("{"):
-            continue
-        try:
-            doc = json.loads(line)
-        except ValueError:
-            notes.append("harness: unparsable line: %s" % line[:120])
-            continue
-        if not isinstance(doc, dict) or "name" not in doc:
-            continue
-        items.append(doc)
+    docs, bad = json_lines(r.stdout.decode(errors="replace"))
+    notes += ["harness: unparsable line: %s" % line[:120] for line in bad]
+    items = [doc for doc in docs if "name" in doc]
     if r.returncode != 0:
         notes.append("harness exited with status %d" % r.returncode)
     if not items:
@@ -382,7 +327,7 @@ def run_harness(args, session, population):
         notes.append("harness ran %.1f s and outlived the TIME_WAIT set (first TIME_WAIT expiry at "
                      "+%.1f s); its later iterations saw fewer sockets"
                      % (elapsed, gen["time_wait_started_monotonic"] + TIME_WAIT_SECONDS - started))
-    end_counts = count_states()
+    end_counts = benchlib.count_states()[0]
     return items, r.returncode, gen, end_counts, elapsed, notes
 
 
@@ -394,39 +339,6 @@ def fmt_bytes(v):
     if v is None:
         return "n/a"
     return "{:,}".format(int(round(v)))
-
-
-def fmt_counts(c):
-    order = ["listen", "established", "close_wait", "fin_wait2", "time_wait"]
-    keys = [k for k in order if k in c] + sorted(k for k in c if k not in order)
-    return ", ".join("%s %d" % (k, c[k]) for k in keys) + " (total %d)" % sum(c.values())
-
-
-def code(text):
-    """Inline Markdown code, or a fenced block when the text spans lines."""
-    if "\n" in text or "`" in text:
-        return "\n\n```\n%s\n```\n" % text
-    return "`%s`" % text
-
-
-def cmdline():
-    try:
-        with open("/proc/self/cmdline", "rb") as f:
-            parts = [p.decode(errors="replace") for p in f.read().split(b"\0") if p]
-        return shlex.join(parts)
-    except OSError:
-        return shlex.join([sys.executable] + sys.argv)
-
-
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def report(args, population, rows, ratios, ext_info, harness_info, notes, started_at):

@@ -19,9 +19,7 @@ then sleeps until SIGTERM/SIGINT/SIGHUP and kills its children, which also die w
 """
 
 import argparse
-import ctypes
 import gc
-import json
 import os
 import resource
 import signal
@@ -29,11 +27,10 @@ import socket
 import sys
 import time
 
-PR_SET_PDEATHSIG = 1
-PR_SET_NAME = 15
-IP_BIND_ADDRESS_NO_PORT = getattr(socket, "IP_BIND_ADDRESS_NO_PORT", 24)
+from benchlib import (IP_BIND_ADDRESS_NO_PORT, announce_ready, count_states, in_initial_netns, libc,
+                      set_comm, set_parent_death_signal, split)
+
 NAME = "swcard-%03d"
-LIBC = ctypes.CDLL(None, use_errno=True)
 
 
 def source_address(k):
@@ -41,16 +38,11 @@ def source_address(k):
     return "127.%d.%d.%d" % (100 + k // (254 * 254), 1 + (k // 254) % 254, 1 + k % 254)
 
 
-def split(n, parts):
-    base, extra = divmod(n, parts)
-    return [base + (1 if i < extra else 0) for i in range(parts)]
-
-
 def child(i, listen_fd, ready_w, port, first_source, clients, accepts, half_closed, parent_pid):
-    LIBC.prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+    set_parent_death_signal(signal.SIGKILL)
     if os.getppid() != parent_pid:
         os._exit(1)
-    LIBC.prctl(PR_SET_NAME, ctypes.c_char_p((NAME % i).encode()), 0, 0, 0)
+    set_comm(NAME % i)
     held = []
     try:
         for k in range(clients):
@@ -73,22 +65,6 @@ def child(i, listen_fd, ready_w, port, first_source, clients, accepts, half_clos
         signal.pause()
 
 
-def count_states():
-    names = {1: "established", 2: "syn_sent", 3: "syn_recv", 4: "fin_wait1", 5: "fin_wait2", 6: "time_wait",
-             7: "close", 8: "close_wait", 9: "last_ack", 10: "listen", 11: "closing"}
-    counts = {}
-    for path in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            with open(path) as f:
-                next(f)
-                for line in f:
-                    st = names.get(int(line.split(None, 4)[3], 16), "other")
-                    counts[st] = counts.get(st, 0) + 1
-        except OSError:
-            pass
-    return dict(sorted(counts.items()))
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--connections", type=int, default=50000)
@@ -101,11 +77,7 @@ def main():
         ap.error("need 2..9999 processes and at least one connection per process")
     if args.connections > 254 * 254 * 155:
         ap.error("at most %d distinct source addresses" % (254 * 254 * 155))
-    try:
-        in_init = os.stat("/proc/self/ns/net").st_ino == os.stat("/proc/1/ns/net").st_ino
-    except OSError:
-        in_init = False
-    if in_init:
+    if in_initial_netns():
         print("cardinality.py: refusing to run in the initial network namespace", file=sys.stderr)
         return 2
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -132,6 +104,7 @@ def main():
 
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, stop)
+    libc()   # loaded once, before forking
     gc.collect()
     gc.freeze()
     try:
@@ -170,13 +143,8 @@ def main():
         doc = {"ready": True, "connections": args.connections, "processes": args.processes,
                "half_closed_per_process": args.half_closed,
                "first_source": source_address(0), "last_source": source_address(args.connections - 1),
-               "counts": count_states(), "seconds": round(time.monotonic() - t0, 3), "pid": os.getpid()}
-        line = json.dumps(doc)
-        print(line, flush=True)
-        if args.ready_file:
-            with open(args.ready_file + ".tmp", "w") as f:
-                f.write(line + "\n")
-            os.replace(args.ready_file + ".tmp", args.ready_file)
+               "counts": dict(sorted(count_states()[0].items())), "seconds": round(time.monotonic() - t0, 3), "pid": os.getpid()}
+        announce_ready(doc, args.ready_file)
         while True:
             signal.pause()
     except SystemExit:

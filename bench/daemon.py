@@ -38,19 +38,18 @@ probe failed.
 
 import argparse
 import datetime
-import json
 import os
-import platform
 import random
-import signal
 import statistics
 import subprocess
 import sys
 import threading
 import time
 
-CLK_TCK = os.sysconf("SC_CLK_TCK")
-TIME_WAIT_SECONDS = 60.0
+from benchlib import (CLK_TCK, TIME_WAIT_SECONDS, TimeWaitKeeper, cpu_ticks, loadavg, machine, memory_kib,
+                      notifier, percentile, read_json as read_ready, slope_per_hour, version_of)
+import benchlib
+
 TARGET_CPU_PERCENT = 2.0
 TARGET_RSS_MIB = 80.0
 TARGET_SCRAPE_MS = 10.0
@@ -63,44 +62,15 @@ ANCHOR_SECONDS = 60.0       # the probe fetches POLL_GAUGE this often
 AFTER_POLL_SECONDS = 1.0    # a slow sample "within 1 s after a poll start"
 
 
-def note(msg):
-    sys.stderr.write("daemon.py: %s\n" % msg)
-    sys.stderr.flush()
+note = notifier("daemon.py")
 
 
 # -- reading the processes -------------------------------------------------------------------
 
-def cpu_ticks(pid):
-    with open("/proc/%d/stat" % pid) as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return int(fields[11]) + int(fields[12])   # utime, stime (fields 14 and 15)
-
-
-def memory_kib(pid):
-    rss = hwm = None
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                rss = int(line.split()[1])
-            elif line.startswith("VmHWM:"):
-                hwm = int(line.split()[1])
-    return rss, hwm
-
-
 def namespace_sockets():
     """TCP sockets in this namespace, cheaply: inuse (both families) plus time_wait."""
-    total = 0
-    for path, key in (("/proc/net/sockstat", "TCP:"), ("/proc/net/sockstat6", "TCP6:")):
-        try:
-            with open(path) as f:
-                for line in f:
-                    words = line.split()
-                    if words and words[0] == key:
-                        kv = dict(zip(words[1::2], words[2::2]))
-                        total += int(kv.get("inuse", 0)) + int(kv.get("tw", 0))
-        except OSError:
-            pass
-    return total
+    tcp = benchlib.namespace_tcp()
+    return tcp["inuse"] + tcp["tw"]
 
 
 def scrape(url, gzip=True):
@@ -193,37 +163,6 @@ def metric_sum(text, name, skip=()):
     return total if seen else None
 
 
-def read_ready(path):
-    try:
-        with open(path) as f:
-            return json.loads(f.read())
-    except (OSError, ValueError):
-        return None
-
-
-# -- statistics --------------------------------------------------------------------------------
-
-def percentile(xs, p):
-    """Linear interpolation between closest ranks (numpy's default)."""
-    xs = sorted(xs)
-    if not xs:
-        return None
-    k = (len(xs) - 1) * p / 100.0
-    lo = int(k)
-    hi = min(lo + 1, len(xs) - 1)
-    return xs[lo] + (xs[hi] - xs[lo]) * (k - lo)
-
-
-def slope_per_hour(points):
-    """Least-squares slope of (seconds, value) points, per hour."""
-    if len(points) < 2:
-        return None
-    mx = statistics.fmean(t for t, _ in points)
-    my = statistics.fmean(v for _, v in points)
-    den = sum((t - mx) ** 2 for t, _ in points)
-    return None if den == 0 else sum((t - mx) * (v - my) for t, v in points) / den * 3600.0
-
-
 def cpu_percent(a, b):
     dt = b["t"] - a["t"]
     return None if dt <= 0 else (b["ticks"] - a["ticks"]) / float(CLK_TCK) / dt * 100.0
@@ -240,7 +179,7 @@ class Run:
         self.scrapes = {p: [] for p in PROCS}     # {t, code, ms, bytes, encoding, error}
         self.sockets = []                         # (t, sockets) at every sample time
         self.loads = []                           # (t, 1-minute load average) at every sample time
-        self.generations_signalled = 0
+        self.keeper = TimeWaitKeeper(args.ready_file, args.populate_pid)
         self.first_generation = None
         self.refreshes = 0
         self.died = {}
@@ -256,7 +195,7 @@ class Run:
         self.probe_error = None
 
     def keep_time_wait(self):
-        doc = read_ready(self.args.ready_file)
+        doc = self.keeper.check()   # SIGUSR1 at a new generation: rebuild once this set expires
         if not doc:
             return
         gen = doc.get("generation", 1)
@@ -265,14 +204,9 @@ class Run:
         started, done = doc.get("time_wait_started_monotonic"), doc.get("time_wait_done_monotonic")
         if gen not in self.rebuilds and started is not None and done is not None:
             self.rebuilds[gen] = (started, done)
-        if gen > self.generations_signalled:
-            if self.generations_signalled:
-                self.refreshes += 1
-            self.generations_signalled = gen
-            try:
-                os.kill(self.args.populate_pid, signal.SIGUSR1)   # rebuild once this set expires
-            except ProcessLookupError:
-                self.died.setdefault("populate.py", time.monotonic() - (self.t0 or time.monotonic()))
+        self.refreshes = len(self.keeper.rebuilt)
+        if self.keeper.gone:
+            self.died.setdefault("populate.py", time.monotonic() - (self.t0 or time.monotonic()))
 
     def sample(self, t):
         socks = namespace_sockets()
@@ -477,44 +411,6 @@ def fmt(v, digits=2, unit=""):
 
 def ratio(a, b):
     return None if a is None or b in (None, 0) else a / b
-
-
-def machine():
-    mem = "unknown"
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemTotal:"):
-                    mem = "%.1f GiB" % (int(line.split()[1]) / 1024.0 / 1024.0)
-    except OSError:
-        pass
-    model = platform.processor() or "unknown"
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    model = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return {"nproc": os.cpu_count() or 0, "kernel": "%s (%s)" % (platform.release(), platform.machine()),
-            "memory": mem, "cpu": model}
-
-
-def loadavg():
-    try:
-        with open("/proc/loadavg") as f:
-            return " ".join(f.read().split()[:3])
-    except OSError:
-        return "n/a"
-
-
-def version_of(argv):
-    try:
-        r = subprocess.run(argv, capture_output=True, text=True, timeout=10)
-        return (r.stdout + r.stderr).strip().splitlines()[0]
-    except (OSError, IndexError, subprocess.TimeoutExpired):
-        return "unknown"
 
 
 def summarize(run, window_minutes):

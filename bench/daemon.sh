@@ -17,10 +17,9 @@
 # --minutes 2 is a quick trial. Without --binary the daemon is published from a clean export
 # of REV (default HEAD), so uncommitted work in the tree is never what gets measured.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-repo=$PWD
-command_line="bench/daemon.sh${*:+ $(printf '%q ' "$@")}"
-command_line=${command_line% }
+me=daemon.sh
+. "$(dirname "$0")/lib.sh"
+bench_init "$@"
 
 usage() {
   echo "usage: bench/daemon.sh [--minutes N] [--sockets N] [--binary PATH | --ref REV] [--path PATH]" >&2
@@ -61,18 +60,10 @@ while [ $# -gt 0 ]; do
 done
 case "$path" in /*) ;; *) echo "bench/daemon.sh: --path must start with /" >&2; exit 2 ;; esac
 
-if [ "$(id -u)" -ne 0 ]; then
-  echo "bench/daemon.sh: needs root (it makes a network namespace)" >&2
-  exit 2
-fi
-command -v ss >/dev/null 2>&1 && command -v curl >/dev/null 2>&1 || {
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends iproute2 curl >/dev/null
-}
+need_root "it makes a network namespace"
+# of node_exporter only the binary is used: the package's systemd unit plays no part (and needs no systemd)
 node_exporter=/usr/bin/prometheus-node-exporter
-if [ ! -x "$node_exporter" ]; then
-  # only the binary is used: the package's systemd unit plays no part (and needs no systemd)
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus-node-exporter >/dev/null
-fi
+need_tools ss:iproute2 curl:curl "$node_exporter:prometheus-node-exporter"
 
 work=$(mktemp -d /tmp/swdaemon.XXXXXX)
 ns="swdaemon-$$"
@@ -96,27 +87,16 @@ cleanup() {
   rm -rf "$work"
   exit "$rc"
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-trap 'exit 129' HUP
+on_exit cleanup
 
 logs=$repo/artifacts/bench/daemon/logs
 mkdir -p "$logs"
 revision=""
 if [ -z "$binary" ]; then
-  revision=$(git rev-parse --verify "$ref^{commit}")
-  echo "bench/daemon.sh: publishing sockwatch from a clean export of $(git log -1 --format='%h %s' "$revision")" >&2
-  git archive "$revision" | tar -x -C "$work" --one-top-level=src-export
-  rm -rf "$repo/artifacts/bench/daemon/sockwatch"
-  (cd "$work/src-export" && dotnet publish src/Agent -c Release -r linux-x64 --self-contained true \
-    -p:PublishReadyToRun=true -p:PublishTrimmed=true -p:PublishSingleFile=true \
-    -o "$repo/artifacts/bench/daemon/sockwatch" --nologo -v quiet >"$logs/publish.log" 2>&1) \
-    || { echo "bench/daemon.sh: dotnet publish failed; see $logs/publish.log" >&2; exit 1; }
+  publish_from "$ref" "$repo/artifacts/bench/daemon/sockwatch" "$logs/publish.log" || exit 1
   binary=$repo/artifacts/bench/daemon/sockwatch/sockwatch
 fi
-binary=$(readlink -f "$binary")
-[ -x "$binary" ] || { echo "bench/daemon.sh: --binary $binary is not an executable file" >&2; exit 2; }
+check_binary "$binary"
 
 ip netns add "$ns"
 ns_made=1

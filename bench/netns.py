@@ -25,72 +25,28 @@ Exit status: 0 when every measurement ran, 1 otherwise, 2 for usage errors.
 """
 
 import argparse
-import ctypes
 import datetime
-import json
 import os
 import shlex
-import signal
-import statistics
-import subprocess
 import sys
-import threading
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import daemon  # noqa: E402  (the machine's description)
+from benchlib import (TimeWaitKeeper, json_lines, machine_line as machine, mean, median, notifier, run_timed,
+                      setns, sockstat_tcp, write_report, format_counts as counts_line)
 
-CLONE_NEWNET = 0x40000000
 TARGET = 3.0
 
 
-def note(msg):
-    sys.stderr.write("netns: %s\n" % msg)
-    sys.stderr.flush()
+note = notifier("netns")
 
 
-def median(xs):
-    xs = [x for x in xs if x is not None]
-    return statistics.median(xs) if xs else None
-
-
-def mean(xs):
-    xs = [x for x in xs if x is not None]
-    return statistics.fmean(xs) if xs else None
-
-
-class Population(threading.Thread):
+class Population(TimeWaitKeeper):
     """Follows one population's ready file; SIGUSR1 at every new generation keeps its
     TIME_WAIT set alive (each rebuild waits for the previous set to expire)."""
 
-    def __init__(self, name, ready_file, pid, refresh):
-        super().__init__(daemon=True)
-        self.name, self.ready_file, self.pid, self.refresh = name, ready_file, pid, refresh
-        self.docs = []
-        self.lock = threading.Lock()
-        self.stopping = False
-
-    def latest(self):
-        with self.lock:
-            return self.docs[-1] if self.docs else None
-
-    def run(self):
-        seen = None
-        while not self.stopping:
-            try:
-                st = os.stat(self.ready_file)
-                if (st.st_mtime_ns, st.st_size) != seen and st.st_size:
-                    seen = (st.st_mtime_ns, st.st_size)
-                    with open(self.ready_file) as f:
-                        doc = json.loads(f.readline())
-                    doc["seen_monotonic"] = time.monotonic()
-                    with self.lock:
-                        self.docs.append(doc)
-                    if self.refresh and doc.get("generation", 1) >= 1:
-                        os.kill(self.pid, signal.SIGUSR1)
-            except (OSError, ValueError):
-                pass
-            time.sleep(0.2)
+    def __init__(self, name, ready_file, pid):
+        super().__init__(ready_file, pid, every=0.2)
+        self.name = name
 
     def wait_ready(self, timeout):
         deadline = time.monotonic() + timeout
@@ -106,39 +62,12 @@ class Population(threading.Thread):
         raise SystemExit("netns: %s not ready after %.0f s" % (self.name, timeout))
 
 
-def run_timed(argv, stdout_path, stderr_path, timeout):
-    """Run argv; return (exit status, wall s, CPU s of the child from wait4)."""
-    with open(stdout_path, "wb") as out, open(stderr_path, "wb") as err:
-        t0 = time.monotonic()
-        p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err)
-        deadline = t0 + timeout
-        while True:
-            pid, status, ru = os.wait4(p.pid, os.WNOHANG)
-            if pid:
-                break
-            if time.monotonic() > deadline:
-                p.kill()
-                pid, status, ru = os.wait4(p.pid, 0)
-                break
-            time.sleep(0.05)
-        p.returncode = os.waitstatus_to_exitcode(status)
-    return p.returncode, time.monotonic() - t0, ru.ru_utime + ru.ru_stime
-
-
 def run_harness(argv, label, logdir, timeout):
     note("%s: %s" % (label, shlex.join(argv)))
     out, err = os.path.join(logdir, label + ".out"), os.path.join(logdir, label + ".err")
     rc, wall, cpu = run_timed(argv, out, err, timeout)
-    items = {}
     with open(out, errors="replace") as f:
-        for line in f:
-            line = line.strip()
-            if line.startswith("{"):
-                try:
-                    doc = json.loads(line)
-                except ValueError:
-                    continue
-                items[doc.get("name")] = doc
+        items = {doc.get("name"): doc for doc in json_lines(f.read())[0]}
     if rc != 0:
         with open(err, errors="replace") as f:
             note("%s exited %d: %s" % (label, rc, f.read()[-1500:]))
@@ -148,13 +77,8 @@ def run_harness(argv, label, logdir, timeout):
 class Sockstat:
     """TCP figures of every namespace under /run/netns and the host's (/proc/net/sockstat)."""
 
-    def __init__(self):
-        self.libc = ctypes.CDLL(None, use_errno=True)
-
     def read(self):
-        tcp = lambda text: dict(zip(*[iter(text.split("TCP:", 1)[1].split("\n", 1)[0].split())] * 2))
-        with open("/proc/net/sockstat") as f:
-            host = tcp(f.read())
+        host = sockstat_tcp()
         per_ns = {}
         home = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
         try:
@@ -164,18 +88,18 @@ class Sockstat:
                 except OSError:
                     continue
                 try:
-                    if self.libc.setns(fd, CLONE_NEWNET) != 0:
-                        continue
-                    with open("/proc/thread-self/net/sockstat") as f:
-                        per_ns[name] = tcp(f.read())
+                    setns(fd)
+                    per_ns[name] = sockstat_tcp("/proc/thread-self/net/sockstat")
+                except OSError:
+                    continue
                 finally:
                     os.close(fd)
-                    self.libc.setns(home, CLONE_NEWNET)
+                    setns(home)
         finally:
             os.close(home)
-        return {"allocated": int(host.get("alloc", 0)), "host_inuse": int(host.get("inuse", 0)),
-                "host_tw": int(host.get("tw", 0)),
-                "per_ns": {k: (int(v.get("inuse", 0)), int(v.get("tw", 0))) for k, v in per_ns.items()}}
+        return {"allocated": host.get("alloc", 0), "host_inuse": host.get("inuse", 0),
+                "host_tw": host.get("tw", 0),
+                "per_ns": {k: (v.get("inuse", 0), v.get("tw", 0)) for k, v in per_ns.items()}}
 
 
 def fmt(v, unit=""):
@@ -187,17 +111,6 @@ def fmt(v, unit=""):
 def spread(xs):
     xs = [x for x in xs if x is not None]
     return "%s-%s" % (fmt(min(xs)), fmt(max(xs))) if xs else "n/a"
-
-
-def machine():
-    m = daemon.machine()
-    return "%d cores (%s), %s memory, kernel %s" % (m["nproc"], m["cpu"], m["memory"], m["kernel"])
-
-
-def counts_line(c):
-    order = ["listen", "established", "close_wait", "fin_wait2", "time_wait"]
-    keys = [k for k in order if k in c] + sorted(k for k in c if k not in order)
-    return ", ".join("%s %d" % (k, c[k]) for k in keys) + " (total %d)" % sum(c.values())
 
 
 def report(a, r):
@@ -411,8 +324,8 @@ def main():
 
     r = {"started": datetime.datetime.now().astimezone(), "load_start": os.getloadavg(), "notes": [],
          "dump": None, "main": None, "breakdown": None, "snapshot": None}
-    small = Population("netns_populate.py", a.small_ready, a.small_pid, True)
-    big = Population("populate.py", a.big_ready, a.big_pid, True)
+    small = Population("netns_populate.py", a.small_ready, a.small_pid)
+    big = Population("populate.py", a.big_ready, a.big_pid)
     small.start()
     big.start()
     big.wait_ready(a.ready_timeout)
@@ -456,15 +369,15 @@ def main():
     r["sockstat_end"] = st
     r["other_tw_end"] = st["host_tw"] + sum(tw for n, (_, tw) in st["per_ns"].items() if not mine(n))
     r["load_end"] = os.getloadavg()
-    small.stopping = big.stopping = True
+    small.stop()
+    big.stop()
     # the population as last built before the end (each generation is counted as it is built)
     r["small"], r["big"] = small.latest(), big.latest()
     r["small_docs"], r["big_docs"] = small.docs, big.docs
 
     r["notes"] += notes(a, r)
     text = report(a, r)
-    with open(a.out, "w") as f:
-        f.write(text)
+    write_report(a.out, text)
     sys.stdout.write(text)
     return 1 if failed else 0
 

@@ -17,10 +17,9 @@
 # report is then ...-netns-<N>x<M>-child-ehash.md.
 # Every namespace and process it made is removed on exit, failure or signal included.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-repo=$PWD
-command_line="bench/netns.sh${*:+ $(printf '%q ' "$@")}"
-command_line=${command_line% }
+me=netns.sh
+. "$(dirname "$0")/lib.sh"
+bench_init "$@"
 
 usage() {
   echo "usage: bench/netns.sh [--namespaces N] [--per-namespace N] [--big N] [--iterations N] [--interval S] [--dump-iterations N]" >&2
@@ -59,11 +58,8 @@ while [ $# -gt 0 ]; do
   esac
 done
 
-if [ "$(id -u)" -ne 0 ]; then
-  echo "bench/netns.sh: needs root (it makes network namespaces and enters them)" >&2
-  exit 2
-fi
-command -v ip >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iproute2 >/dev/null; }
+need_root "it makes network namespaces and enters them"
+need_tools ip:iproute2
 
 prefix=swnsb-
 big_ns=swnsbig
@@ -97,10 +93,7 @@ cleanup() {
   rm -rf "$work"
   exit "$rc"
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-trap 'exit 129' HUP
+on_exit cleanup
 
 mkdir -p "$logs" bench/results
 stamp=$(date -u +%Y-%m-%d)
@@ -108,21 +101,13 @@ stamp=$(date -u +%Y-%m-%d)
 
 # What is measured: a clean export of REV, so that uncommitted work elsewhere in the tree is never
 # measured; the harness is this tree's (it may be newer than REV).
-revision=$(git rev-parse --verify "$ref^{commit}")
-echo "bench/netns.sh: building from a clean export of $(git log -1 --format='%h %s' "$revision")" >&2
-git archive "$revision" | tar -x -C "$work" --one-top-level=src-export
+export_tree "$ref" "$work/src-export"
 cp bench/harness/*.cs bench/harness/*.csproj "$work/src-export/bench/harness/"
 artifacts=$repo/artifacts/bench/netns
-rm -rf "$artifacts/sockwatch" "$artifacts/harness"
-(
-  cd "$work/src-export"
-  if [ "$snapshot" -eq 1 ]; then
-    dotnet publish src/Agent -c Release -r linux-x64 --self-contained true \
-      -p:PublishReadyToRun=true -p:PublishTrimmed=true -p:PublishSingleFile=true \
-      -o "$artifacts/sockwatch" --nologo -v quiet
-  fi
-  dotnet build bench/harness -c Release -o "$artifacts/harness" --nologo -v quiet
-) >"$logs/build.log" 2>&1 || { echo "bench/netns.sh: build failed; see $logs/build.log" >&2; exit 1; }
+if [ "$snapshot" -eq 1 ]; then
+  publish_sockwatch "$work/src-export" "$artifacts/sockwatch" "$logs/publish.log" || exit 1
+fi
+build_harness "$work/src-export" "$artifacts/harness" "$logs/build.log" || exit 1
 
 setup_notes=()
 add_ns() {   # NAME: a namespace, made from the parent namespace with --child-ehash

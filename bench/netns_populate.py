@@ -24,29 +24,16 @@ SIGTERM/SIGINT/SIGHUP end it; the workers die with it (PR_SET_PDEATHSIG).
 """
 
 import argparse
-import ctypes
 import json
 import os
 import signal
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import populate  # noqa: E402  (the plan, the Builder and the helpers)
+from benchlib import count_states, enter_netns as enter, read_sysctl, sockstat_tcp, split
+import populate  # the plan, the Builder and the helpers
 
-CLONE_NEWNET = 0x40000000
 TRANSIENT_FDS = 2 * populate.BATCH + 300   # a time_wait batch, and the rest of the process
-
-
-def enter(name):
-    """Move this (single-threaded) process into /run/netns/NAME."""
-    fd = os.open("/run/netns/" + name, os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        if populate.libc().setns(fd, CLONE_NEWNET) != 0:
-            e = ctypes.get_errno()
-            raise OSError(e, "setns %s: %s" % (name, os.strerror(e)))
-    finally:
-        os.close(fd)
 
 
 def one_spec(total, fd_limit):
@@ -79,7 +66,7 @@ def worker_main(first, names, spec, parent_pid, cmd_fd, status_fd):
         for k, name in enumerate(names):
             enter(name)
             populate.prepare_namespace()
-            buckets = populate.read_sysctl("net.ipv4.tcp_max_tw_buckets")
+            buckets = read_sysctl("net.ipv4.tcp_max_tw_buckets")
             if buckets is not None and int(buckets) < 2 * planned_tw + 1000:
                 populate.write_sysctl("net.ipv4.tcp_max_tw_buckets", 2 * planned_tw + 1000)
             b = populate.Builder(dict(spec, index=first + k))   # index: which side closes first
@@ -112,7 +99,7 @@ def worker_main(first, names, spec, parent_pid, cmd_fd, status_fd):
                 if name in per_ns:
                     per_ns[name][0]["time_wait"] = time_wait_count()
                 else:
-                    per_ns[name] = populate.count_states()
+                    per_ns[name] = count_states()
             status.write(json.dumps({"phase": "tw", "ok": True, "made": made, "left_before": left_before,
                                      "short": sum(b.short for _, b in built), "namespaces": per_ns}) + "\n")
     except BaseException as e:
@@ -122,12 +109,7 @@ def worker_main(first, names, spec, parent_pid, cmd_fd, status_fd):
 
 def time_wait_count():
     """This namespace's time_wait sockets, from /proc/net/sockstat (a counter: no table walked)."""
-    with open("/proc/thread-self/net/sockstat") as f:
-        for line in f:
-            if line.startswith("TCP:"):
-                words = line.split()
-                return int(words[words.index("tw") + 1])
-    return 0
+    return sockstat_tcp("/proc/thread-self/net/sockstat").get("tw", 0)
 
 
 def wait_expired(started, planned):
@@ -223,7 +205,7 @@ def main():
     spec, summary = one_spec(args.per_namespace, fd_limit)
     processes = min(args.processes, args.count)
     shares, pos = [], 0
-    for n in populate.split(args.count, processes):
+    for n in split(args.count, processes):
         shares.append((pos, names[pos:pos + n]))
         pos += n
     need = max(len(s[1]) for s in shares) * summary["persistent_fds"] + TRANSIENT_FDS

@@ -42,7 +42,6 @@ ready file with "generation" incremented.
 """
 
 import argparse
-import ctypes
 import errno
 import gc
 import json
@@ -53,11 +52,13 @@ import resource
 import select
 import signal
 import socket
-import subprocess
 import sys
 import time
 
-TIME_WAIT_SECONDS = 60.0          # TCP_TIMEWAIT_LEN, fixed in the kernel
+from benchlib import (IP_BIND_ADDRESS_NO_PORT, TIME_WAIT_SECONDS, count_states, libc, read_sysctl, split,
+                      in_initial_netns as same_netns_as_init)
+import benchlib
+
 MAX_FDS_PER_WORKER = 19000        # hard ceiling requested for this box
 PERSISTENT_FDS_PER_WORKER = 15500 # leave room for the transient TIME_WAIT batches
 BATCH = 1000                      # connections opened per batch (2 fds each)
@@ -65,21 +66,10 @@ IPV6_SHARE = 0.30
 IPV4_SOURCES = ["127.0.0.%d" % i for i in range(1, 9)]
 LISTEN_PORT_BASE = 200            # below ip_local_port_range, so never ephemeral
 
-PR_SET_PDEATHSIG = 1
-PR_SET_NAME = 15
 HOLDER_NAME = "swholder-%03d"     # comm of every socket-holding process with --processes
 FDS_PER_MESSAGE = 250             # SCM_RIGHTS carries at most 253 descriptors per message
 HANDOFF_TIMEOUT = 300.0           # seconds a builder waits for its holders to take their share
-IP_BIND_ADDRESS_NO_PORT = getattr(socket, "IP_BIND_ADDRESS_NO_PORT", 24)
 TCP_LINGER2 = getattr(socket, "TCP_LINGER2", 8)
-
-STATE_NAMES = {
-    0x01: "established", 0x02: "syn_sent", 0x03: "syn_recv",
-    0x04: "fin_wait1", 0x05: "fin_wait2", 0x06: "time_wait",
-    0x07: "close", 0x08: "close_wait", 0x09: "last_ack",
-    0x0A: "listen", 0x0B: "closing", 0x0C: "new_syn_recv",
-}
-
 
 def log(msg):
     sys.stderr.write("populate[%d]: %s\n" % (os.getpid(), msg))
@@ -89,37 +79,14 @@ def log(msg):
 # --------------------------------------------------------------------------
 # helpers shared by parent and workers
 
-_LIBC = None
-
-
-def libc():
-    """The C library, loaded once (before forking: dlopen in each child is costly)."""
-    global _LIBC
-    if _LIBC is None:
-        _LIBC = ctypes.CDLL(None, use_errno=True)
-        _LIBC.prctl   # resolve the symbol now too
-    return _LIBC
-
-
 def set_parent_death_signal(sig=signal.SIGKILL):
     """Ask the kernel to send `sig` to this process when its parent exits."""
-    try:
-        if libc().prctl(PR_SET_PDEATHSIG, int(sig), 0, 0, 0) != 0:
-            log("prctl(PR_SET_PDEATHSIG) failed: errno %d" % ctypes.get_errno())
-            return False
-        return True
-    except OSError as e:
-        log("prctl unavailable: %s" % e)
-        return False
+    return benchlib.set_parent_death_signal(sig, log)
 
 
 def set_comm(name):
     """Set this process's comm (as shown by ps and ss -p), at most 15 bytes."""
-    try:
-        if libc().prctl(PR_SET_NAME, ctypes.c_char_p(name.encode()[:15]), 0, 0, 0) != 0:
-            log("prctl(PR_SET_NAME) failed: errno %d" % ctypes.get_errno())
-    except OSError as e:
-        log("prctl unavailable: %s" % e)
+    benchlib.set_comm(name, log)
 
 
 def close_all_but(keep):
@@ -132,52 +99,8 @@ def close_all_but(keep):
     os.closerange(low, max(resource.getrlimit(resource.RLIMIT_NOFILE)[0], low + 1, 65536))
 
 
-def count_states():
-    """Count TCP sockets by state from /proc/net/tcp and /proc/net/tcp6."""
-    counts = {}
-    families = {}
-    for path, fam in (("/proc/net/tcp", "ipv4"), ("/proc/net/tcp6", "ipv6")):
-        n = 0
-        try:
-            with open(path, "rb") as f:
-                f.readline()  # header
-                for line in f:
-                    fields = line.split(None, 4)
-                    if len(fields) < 4:
-                        continue
-                    name = STATE_NAMES.get(int(fields[3], 16), "unknown")
-                    counts[name] = counts.get(name, 0) + 1
-                    n += 1
-        except FileNotFoundError:
-            pass
-        families[fam] = n
-    return counts, families
-
-
 def write_sysctl(name, value):
-    path = "/proc/sys/" + name.replace(".", "/")
-    try:
-        with open(path, "w") as f:
-            f.write(str(value))
-        return True
-    except OSError as e:
-        log("could not set %s=%s: %s" % (name, value, e))
-        return False
-
-
-def read_sysctl(name):
-    try:
-        with open("/proc/sys/" + name.replace(".", "/")) as f:
-            return f.read().strip()
-    except OSError:
-        return None
-
-
-def same_netns_as_init():
-    try:
-        return os.stat("/proc/self/ns/net").st_ino == os.stat("/proc/1/ns/net").st_ino
-    except OSError:
-        return False
+    return benchlib.write_sysctl(name, value, log)
 
 
 def raise_fd_limit():
@@ -193,11 +116,6 @@ def raise_fd_limit():
 
 # --------------------------------------------------------------------------
 # planning
-
-def split(n, parts):
-    base, extra = divmod(n, parts)
-    return [base + (1 if i < extra else 0) for i in range(parts)]
-
 
 def split_weighted(n, weights):
     """Split n in proportion to weights (equal weights: the same as split())."""
@@ -770,14 +688,7 @@ class Parent:
 
     def publish(self, doc):
         """Print the ready line and write it to --ready-file (atomically)."""
-        line = json.dumps(doc, separators=(", ", ": "))
-        sys.stdout.write(line + "\n")
-        sys.stdout.flush()
-        if self.args.ready_file:
-            tmp = self.args.ready_file + ".tmp"
-            with open(tmp, "w") as f:
-                f.write(line + "\n")
-            os.replace(tmp, self.args.ready_file)
+        benchlib.announce_ready(doc, self.args.ready_file, separators=(", ", ": "))
 
     def wait_for_time_wait_expiry(self, planned_tw):
         target = self.tw_started + TIME_WAIT_SECONDS
@@ -837,13 +748,9 @@ class Parent:
 
 
 def prepare_namespace():
-    subprocess.run(["ip", "link", "set", "lo", "up"], check=False)
-    write_sysctl("net.ipv4.ip_local_port_range", "1024 65535")
-    write_sysctl("net.core.somaxconn", 65535)
-    write_sysctl("net.ipv4.tcp_max_syn_backlog", 65535)
     # Loopback TIME_WAIT reuse (default 2) would let later connect()s recycle
     # the TIME_WAIT sockets we are trying to keep; turn it off here.
-    write_sysctl("net.ipv4.tcp_tw_reuse", 0)
+    benchlib.prepare_namespace(tw_reuse=0, log=log)
 
 
 def add_parent_arguments(ap):

@@ -19,19 +19,20 @@ import datetime
 import http.client
 import json
 import os
-import platform
 import re
 import select
 import signal
 import statistics
 import subprocess
 import sys
-import threading
 import time
 
+from benchlib import (TIME_WAIT_SECONDS, TimeWaitKeeper, in_initial_netns, loadavg, machine_line as machine,
+                      notifier, read_json, slope_per_hour, stop_process, write_report, write_sysctl as sysctl,
+                      namespace_tcp as sockstat)
+import benchlib
+
 HERE = os.path.dirname(os.path.abspath(__file__))
-CLK_TCK = os.sysconf("SC_CLK_TCK")
-TIME_WAIT_SECONDS = 60.0
 STATES = ["established", "syn_sent", "syn_recv", "fin_wait1", "fin_wait2", "time_wait", "close",
           "close_wait", "last_ack", "listen", "closing"]
 SS_STATES = {"ESTAB": "established", "SYN-SENT": "syn_sent", "SYN-RECV": "syn_recv",
@@ -42,33 +43,14 @@ PROMETHEUS_ACCEPT = ("application/openmetrics-text;version=1.0.0;q=0.5,"
                      "text/plain;version=0.0.4;q=0.4,*/*;q=0.1")
 
 
-def note(msg):
-    sys.stderr.write("reliability.py: %s\n" % msg)
-    sys.stderr.flush()
+note = notifier("reliability.py")
 
 
 # -- the namespace and the processes ----------------------------------------------------------
 
-def in_initial_netns():
-    try:
-        return os.stat("/proc/self/ns/net").st_ino == os.stat("/proc/1/ns/net").st_ino
-    except OSError:
-        return False
-
-
-def sysctl(name, value):
-    with open("/proc/sys/" + name.replace(".", "/"), "w") as f:
-        f.write(str(value))
-
-
 def prepare_namespace(port, tw_buckets=None):
-    subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
-    sysctl("net.ipv4.ip_local_port_range", "1024 65535")
-    sysctl("net.ipv4.ip_local_reserved_ports", str(port))   # the daemon's port is never a client's
-    sysctl("net.core.somaxconn", 65535)
-    sysctl("net.ipv4.tcp_max_syn_backlog", 65535)
-    if tw_buckets:
-        sysctl("net.ipv4.tcp_max_tw_buckets", tw_buckets)
+    # the daemon's port is never a client's
+    benchlib.prepare_namespace(reserved_ports=port, tw_buckets=tw_buckets)
 
 
 class Daemon:
@@ -104,14 +86,10 @@ class Daemon:
 
     def memory_kib(self):
         """VmRSS and VmHWM."""
-        with open("/proc/%d/status" % self.pid) as f:
-            status = dict(line.split(":", 1) for line in f if ":" in line)
-        return int(status["VmRSS"].split()[0]), int(status["VmHWM"].split()[0])
+        return benchlib.memory_kib(self.pid)
 
     def cpu_seconds(self):
-        with open("/proc/%d/stat" % self.pid) as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / float(CLK_TCK)
+        return benchlib.cpu_seconds(self.pid)
 
     def log_lines(self):
         self.log.flush()
@@ -136,17 +114,6 @@ class Daemon:
         return self.proc.returncode
 
 
-def stop_process(proc, sig=signal.SIGTERM, timeout=15.0):
-    if proc is None or proc.poll() is not None:
-        return
-    proc.send_signal(sig)
-    try:
-        proc.wait(timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
 def wait_ready_file(path, proc, log_path, timeout):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -158,27 +125,6 @@ def wait_ready_file(path, proc, log_path, timeout):
                                                                   proc.returncode, log_path))
         time.sleep(0.2)
     raise RuntimeError("population not ready within %.0f s; see %s" % (timeout, log_path))
-
-
-def read_json(path):
-    try:
-        with open(path) as f:
-            return json.loads(f.read())
-    except (OSError, ValueError):
-        return None
-
-
-def sockstat():
-    """TCP sockets in this namespace: {'inuse': both families, 'tw': time_wait}."""
-    text = ""
-    for path in ("/proc/net/sockstat", "/proc/net/sockstat6"):
-        try:
-            with open(path) as f:
-                text += f.read()
-        except OSError:
-            pass
-    return {"inuse": sum(int(n) for n in re.findall(r"^TCP6?: inuse (\d+)", text, re.M)),
-            "tw": sum(int(n) for n in re.findall(r"^TCP6?: .*\btw (\d+)", text, re.M))}
 
 
 def snmp_tcp(field):
@@ -382,24 +328,6 @@ def poll_window(samples, interval, wall_start, wall_end):
 
 # -- the report ---------------------------------------------------------------------------------
 
-def machine():
-    cpu, mem = "unknown", "unknown"
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next((l.split(":", 1)[1].strip() for l in f if l.startswith("model name")), cpu)
-        with open("/proc/meminfo") as f:
-            mem = next(("%.1f GiB" % (int(l.split()[1]) / 1048576.0) for l in f if l.startswith("MemTotal:")), mem)
-    except OSError:
-        pass
-    return "%d cores (%s), %s memory, kernel %s (%s)" % (os.cpu_count() or 0, cpu, mem, platform.release(),
-                                                          platform.machine())
-
-
-def loadavg():
-    with open("/proc/loadavg") as f:
-        return " ".join(f.read().split()[:3])
-
-
 def fmt(v, digits=1):
     return "n/a" if v is None else ("{:,.%df}" % digits).format(v)
 
@@ -459,38 +387,10 @@ def write_section(path, key, text):
             doc = doc[:at] + block + "\n" + doc[at:]
         else:
             doc = doc.rstrip("\n") + "\n\n" + block
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with open(path, "w") as f:
-        f.write(doc)
+    write_report(path, doc)
 
 
 # -- load -----------------------------------------------------------------------------------------
-
-class TimeWaitKeeper(threading.Thread):
-    """Keeps populate.py's TIME_WAIT share alive: at every new generation it is sent SIGUSR1, so it
-    rebuilds the set as soon as the current one expires (as bench/daemon.py does)."""
-
-    def __init__(self, ready_file, pid):
-        super().__init__(daemon=True)
-        self.ready_file, self.pid = ready_file, pid
-        self.signalled = 0
-        self.rebuilt = []    # monotonic times of generations after the first
-        self.done = threading.Event()
-
-    def run(self):
-        while not self.done.is_set():
-            doc = read_json(self.ready_file) or {}
-            gen = doc.get("generation", 0)
-            if gen > self.signalled:
-                if self.signalled:
-                    self.rebuilt.append(time.monotonic())
-                self.signalled = gen
-                try:
-                    os.kill(self.pid, signal.SIGUSR1)
-                except ProcessLookupError:
-                    return
-            self.done.wait(0.5)
-
 
 def sample_polls(scraper, daemon, until, every=0.5):
     """Poll samples every `every` s until until() is true (checked between samples)."""
@@ -618,7 +518,7 @@ def run_load(args):
         daemon = None
     finally:
         if keeper:
-            keeper.done.set()
+            keeper.stop()
         if daemon:
             daemon.stop()
         if pop:
@@ -924,13 +824,6 @@ def run_soak(args):
     note("soak: rate %s/s, RSS growth %.2f%% over the last %s min, poll errors %s, log failures %d, states equal %s"
          % (fmt(rate, 0), growth, fmt(window, 0), errors_total, len(logs["failed"]), states_equal))
     return 0 if ok_rate and ok_rss and ok_polls and states_equal else 1
-
-
-def slope_per_hour(points):
-    """Least-squares slope of (seconds, value) points, per hour."""
-    if len(points) < 2 or len(set(t for t, _ in points)) < 2:
-        return None
-    return statistics.linear_regression([t for t, _ in points], [v for _, v in points]).slope * 3600.0
 
 
 def churn_completed(path):

@@ -14,13 +14,12 @@
 # --quick is a trial: load 10 s, soak 2 min, cardinality 5,000 connections from 100 processes, and the
 # report goes to artifacts/bench/reliability/trial.md instead of bench/results/<UTC date>-reliability.md.
 # A full run refuses to start while bench/daemon.py runs (SOCKWATCH_BENCH_FORCE=1 overrides).
-# Without --binary the daemon is published (self-contained, single file, ReadyToRun, trimmed) from a
+# Without --binary the daemon is published (the release build, bench/lib.sh) from a
 # clean export of REV (default HEAD), so uncommitted work in the tree is never what gets measured.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-repo=$PWD
-command_line="bench/reliability.sh${*:+ $(printf '%q ' "$@")}"
-command_line=${command_line% }
+me=reliability.sh
+. "$(dirname "$0")/lib.sh"
+bench_init "$@"
 
 usage() {
   echo "usage: bench/reliability.sh load|soak|cardinality|all [--quick] [--minutes N] [--binary PATH | --ref REV]" >&2
@@ -55,37 +54,18 @@ if [ "$quick" -eq 0 ] && [ -z "${SOCKWATCH_BENCH_FORCE:-}" ] && pgrep -f 'bench/
   exit 2
 fi
 
-if [ "$(id -u)" -ne 0 ]; then
-  echo "bench/reliability.sh: needs root (it makes network namespaces)" >&2
-  exit 2
-fi
-missing=()
-command -v ss >/dev/null 2>&1 || missing+=(iproute2)
-command -v wrk >/dev/null 2>&1 || missing+=(wrk)
-command -v cc >/dev/null 2>&1 || missing+=(gcc libc6-dev)
-if [ ${#missing[@]} -gt 0 ]; then
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+need_root "it makes network namespaces"
+need_tools ss:iproute2 wrk:wrk "cc:gcc libc6-dev"
 
 work=$repo/artifacts/bench/reliability
 logs=$work/logs
 mkdir -p "$logs"
 revision=""
 if [ -z "$binary" ]; then
-  revision=$(git rev-parse --verify "$ref^{commit}")
-  echo "bench/reliability.sh: publishing sockwatch from a clean export of $(git log -1 --format='%h %s' "$revision")" >&2
-  export_dir=$(mktemp -d /tmp/swrel.XXXXXX)
-  git archive "$revision" | tar -x -C "$export_dir"
-  rm -rf "$work/sockwatch"
-  (cd "$export_dir" && dotnet publish src/Agent -c Release -r linux-x64 --self-contained true \
-    -p:PublishReadyToRun=true -p:PublishTrimmed=true -p:PublishSingleFile=true \
-    -o "$work/sockwatch" --nologo -v quiet >"$logs/publish.log" 2>&1) \
-    || { rm -rf "$export_dir"; echo "bench/reliability.sh: dotnet publish failed; see $logs/publish.log" >&2; exit 1; }
-  rm -rf "$export_dir"
+  publish_from "$ref" "$work/sockwatch" "$logs/publish.log" || exit 1
   binary=$work/sockwatch/sockwatch
 fi
-binary=$(readlink -f "$binary")
-[ -x "$binary" ] || { echo "bench/reliability.sh: --binary $binary is not an executable file" >&2; exit 2; }
+check_binary "$binary"
 cc -O2 -Wall -o "$work/churn" bench/churn.c
 
 if [ -z "$out" ]; then
@@ -98,17 +78,12 @@ cleanup() {
   trap - EXIT INT TERM HUP
   if [ -n "$ns" ]; then
     # reliability.py stops what it started; anything left in the namespace is ours too
-    local pids
-    pids=$(ip netns pids "$ns" 2>/dev/null || true)
-    [ -z "$pids" ] || kill -KILL $pids 2>/dev/null || true
+    kill_netns_pids "$ns"
     ip netns del "$ns" 2>/dev/null || echo "bench/reliability.sh: ip netns del $ns failed" >&2
   fi
   exit "$rc"
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-trap 'exit 129' HUP
+on_exit cleanup
 
 run() {   # subcommand, then its arguments for reliability.py
   local sub=$1 status=0
@@ -120,9 +95,7 @@ run() {   # subcommand, then its arguments for reliability.py
   ip netns exec "$ns" python3 bench/reliability.py "$sub" --binary "$binary" --results "$out" --logs "$logs" \
     --command "$command_line" --revision "$revision" "$@" ${extra[@]+"${extra[@]}"} &
   wait "$!" || status=$?
-  local pids
-  pids=$(ip netns pids "$ns" 2>/dev/null || true)
-  [ -z "$pids" ] || kill -KILL $pids 2>/dev/null || true
+  kill_netns_pids "$ns"
   ip netns del "$ns"
   ns=""
   return "$status"

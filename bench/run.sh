@@ -3,13 +3,11 @@
 #   bench/run.sh [--sockets N ...] [--iterations N]
 # Results: bench/results/<date>-<N>.md (Markdown tables of medians and ratios).
 set -euo pipefail
-cd "$(dirname "$0")/.."
-
-if [ "$(id -u)" -ne 0 ]; then
-  echo "bench/run.sh: needs root (it makes a network namespace)" >&2
-  exit 2
-fi
-command -v ss >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iproute2 >/dev/null; }
+me=run.sh
+. "$(dirname "$0")/lib.sh"
+bench_init "$@"
+need_root "it makes a network namespace"
+need_tools ss:iproute2
 
 sizes=()
 iterations=15
@@ -24,11 +22,10 @@ while [ $# -gt 0 ]; do
 done
 [ ${#sizes[@]} -gt 0 ] || sizes=(100000 10000)
 
-echo "bench/run.sh: publishing sockwatch (self-contained, single file, ReadyToRun) and the harness" >&2
-dotnet publish src/Agent -c Release -r linux-x64 --self-contained true \
-  -p:PublishReadyToRun=true -p:PublishTrimmed=true -p:PublishSingleFile=true \
-  -o artifacts/bench/sockwatch --nologo -v quiet >/dev/null
-dotnet build bench/harness -c Release -o artifacts/bench/harness --nologo -v quiet >/dev/null
+echo "bench/run.sh: publishing sockwatch (the release build) and building the harness from this tree" >&2
+mkdir -p artifacts/bench/logs
+publish_sockwatch "$repo" "$repo/artifacts/bench/sockwatch" "$repo/artifacts/bench/logs/publish.log"
+build_harness "$repo" "$repo/artifacts/bench/harness" "$repo/artifacts/bench/logs/harness.log"
 
 mkdir -p bench/results
 stamp=$(date -u +%Y-%m-%d)
