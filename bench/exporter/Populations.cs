@@ -1,8 +1,8 @@
 using Microsoft.Extensions.Logging.Abstractions;
-using SockWatch.Agent;
 using SockWatch.Agent.Configuration;
 using SockWatch.Agent.Daemon;
 using SockWatch.Agent.Metrics;
+using SockWatch.Agent.Polling;
 using SockWatch.Agent.Tests.Metrics;
 using SockWatch.Core;
 using SockWatch.Core.Detection;
@@ -30,8 +30,9 @@ internal static class Populations
         }
 
         var loop = new PollLoop(options, store, pipeline, NullLogger<PollLoop>.Instance, TimeProvider.System);
-        using var poller = new Poller(options, NullLogger.Instance, defaultNetns: "all", carryQuietNamespaces: true);
-        loop.PollOnce(poller, new PollEvaluator(CheckCommand.ToDetectorOptions(options)));
+        var settings = PollSettings.For(options, options.Namespaces("all")) with { RedumpAfter = options.NetnsRedumpAfter };
+        using var poller = new PollPipeline(settings, NullLogger.Instance);
+        loop.PollOnce(poller);
     }
 
     /// <summary>

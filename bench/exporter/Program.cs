@@ -400,7 +400,7 @@ internal static class Program
     private static void Settle()
     {
         GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
-        SockWatch.Collectors.NativeHeap.Trim();
+        SockWatch.Agent.Interop.NativeHeap.Trim();
     }
 
     /// <summary>VmRSS and VmHWM of this process, KiB.</summary>

@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Runtime.ExceptionServices;
 using System.Text.Json;
 using Microsoft.Extensions.Logging.Abstractions;
+using SockWatch.Agent.Polling;
 using SockWatch.Collectors;
 using SockWatch.Collectors.Facts;
 using SockWatch.Collectors.Namespaces;
@@ -39,8 +40,8 @@ internal static partial class Program
     private const string ThreadNet = "thread-self/net";
     private const int ColdOwnerIterations = 3;
 
-    /// <summary>What <c>Poller</c> asks for: tcp_info only for close_wait and fin_wait2.</summary>
-    private static readonly CollectRequest DaemonRequest = new() { TcpInfoStateMask = TcpStateMask.Of([TcpState.CloseWait, TcpState.FinWait2]) };
+    /// <summary>What the daemon asks for: tcp_info only for close_wait and fin_wait2.</summary>
+    private static readonly CollectRequest DaemonRequest = PollSettings.TrackingRequest;
 
     /// <summary>The daemon's netns_redump_after.</summary>
     private static readonly TimeSpan DaemonRedumpAfter = TimeSpan.FromMinutes(10);
@@ -282,36 +283,40 @@ internal static partial class Program
     }
 
     /// <summary>
-    /// A full poll as <c>Poller.Poll</c> makes it: discovery (timed on its own through the
-    /// collector's discovery hook), setns into each watched namespace, dump, facts, then the owners
-    /// of the whole table, listeners attributed within each namespace. The table is reused.
+    /// A full poll as the daemon runs it: the product's <see cref="PollPipeline"/> with the
+    /// daemon's settings (netlink, tcp_info for close_wait and fin_wait2, facts, owners), less
+    /// the track and detect stages, which cost nothing here. Discovery is timed on its own
+    /// through the collector's discovery hook; the collection (from the start of the poll to
+    /// the end of the dump stage, facts included) and the owners (the rest) are split by the
+    /// process's CPU time at the end of the dump stage.
     /// </summary>
     private sealed class FullPoll : IDisposable
     {
-        private readonly NamespaceCollector _collector;
+        private readonly PollPipeline _pipeline;
         private double _discoveryCpu;
         private double _discoveryWall;
         private int _discovered;
-        private int _lastCount;
 
         /// <param name="redumpAfter">As <c>netns_redump_after</c>: zero dumps every namespace every poll.</param>
         public FullPoll(NamespaceSelection selection, TimeSpan redumpAfter)
         {
-            _collector = new NamespaceCollector(selection, CollectorKind.Netlink, "/proc", NullLogger.Instance, Discover) { RedumpAfter = redumpAfter };
             Owners = new OwnerResolver("/proc", NullLogger.Instance);
+            var settings = new PollSettings { Collector = CollectorKind.Netlink, Namespaces = selection, RedumpAfter = redumpAfter, Request = DaemonRequest };
+            var collector = new NamespaceCollector(selection, CollectorKind.Netlink, "/proc", NullLogger.Instance, Discover) { RedumpAfter = redumpAfter };
+            _pipeline = new PollPipeline(settings, NullLogger.Instance, collector, Owners.Resolve);
         }
 
+        /// <summary>The pipeline's owner resolver, one across polls as the daemon's.</summary>
         public OwnerResolver Owners { get; }
 
-        /// <summary>The poll's table: made afresh for each poll, as the daemon's is (see Run).</summary>
+        /// <summary>The last poll's table: made afresh for each poll, as the daemon's is (see Run).</summary>
         public SocketTable Table { get; private set; } = new(1024);
 
         public IReadOnlyList<(int Start, int Count)> Segments { get; private set; } = [];
 
         public Sample Run()
         {
-            NamespaceCollection? collection = null;
-            SocketOwnership? ownership = null;
+            Poll? poll = null;
             double collectCpu = 0, collectWall = 0;
             long collectAlloc = 0;
             var sample = Sample.Measure(
@@ -320,32 +325,36 @@ internal static partial class Program
                     var c0 = CpuMilliseconds();
                     var w0 = Stopwatch.GetTimestamp();
                     var a0 = GC.GetTotalAllocatedBytes(precise: true);
-                    // As the daemon polls (Poller, PollLoop): its scratch was let go after the
-                    // last poll, so the table is made again, sized by this namespace's sockstat
-                    // or the last poll's count, and faulted in at once.
-                    _collector.ReleaseScratch();
-                    var expected = Math.Max(SocketCountHint.Read(), _lastCount);
-                    Table = new SocketTable(expected + (expected / 10) + 256);
-                    NativeHeap.Prefault(Table.SpareCapacity);
-                    collection = _collector.Collect(Table, DaemonRequest, readFacts: true);
-                    _lastCount = Table.Count;
-                    collectAlloc = GC.GetTotalAllocatedBytes(precise: true) - a0;
-                    Segments = [.. collection.Segments.Select(s => (s.Start, s.Count))];
-                    collectCpu = CpuMilliseconds() - c0;
-                    collectWall = Stopwatch.GetElapsedTime(w0).TotalMilliseconds;
-                    ownership = Owners.Resolve(Table, Segments);
+                    // As the daemon polls (PollLoop): its scratch was let go after the last poll,
+                    // so the pipeline makes the table again, sized by this namespace's sockstat or
+                    // the last poll's count, and faults it in at once.
+                    _pipeline.ReleaseScratch();
+                    _pipeline.StageEnded = report =>
+                    {
+                        if (report.Stage == PollStage.Dump)
+                        {
+                            collectCpu = CpuMilliseconds() - c0;
+                            collectWall = Stopwatch.GetElapsedTime(w0).TotalMilliseconds;
+                            collectAlloc = GC.GetTotalAllocatedBytes(precise: true) - a0;
+                        }
+                    };
+                    poll = _pipeline.Run(DateTimeOffset.UtcNow);
                 },
-                () => collection!.Segments.Sum(s => s.Count));
+                () => poll!.Count);
+            var collection = poll!.Collection;
+            Table = poll.Table;
+            Segments = [.. collection.Segments.Select(s => (s.Start, s.Count))];
             var parts = new PollParts(
-                Table.Count, collection!.Segments.Count, collection.Vanished, collection.Denied, collection.Failed, _discovered,
-                ownership!.Owners.Count(o => o is not null),
+                Table.Count, collection.Segments.Count, collection.Vanished, collection.Denied, collection.Failed, _discovered,
+                poll.Count - poll.Unowned,
                 _discoveryCpu, _discoveryWall, collectCpu, collectWall, sample.CpuMs - collectCpu, sample.WallMs - collectWall,
                 collectAlloc, sample.AllocBytes - collectAlloc,
-                collection.Count(NamespaceRead.Dumped), collection.Count(NamespaceRead.Carried), collection.Count(NamespaceRead.Empty), ownership.Stats);
+                collection.Count(NamespaceRead.Dumped), collection.Count(NamespaceRead.Carried), collection.Count(NamespaceRead.Empty),
+                poll.OwnerStats ?? new OwnerScanStats());
             return sample with { Poll = parts };
         }
 
-        public void Dispose() => _collector.Dispose();
+        public void Dispose() => _pipeline.Dispose();
 
         private IReadOnlyList<NetworkNamespace> Discover()
         {

@@ -64,8 +64,11 @@ internal sealed partial class PollPipeline : IDisposable
     /// <summary>The collector of this process's namespace (proc after a fallback from netlink).</summary>
     public string CollectorName => _namespaces.CollectorName;
 
-    /// <summary>The namespace collector, for what the bench harness measures of it.</summary>
-    internal NamespaceCollector Namespaces => _namespaces;
+    /// <summary>
+    /// Called as each stage's report is made, on the polling thread: the bench harness reads the
+    /// process's CPU time there to split a poll's cost by stage.
+    /// </summary>
+    internal Action<StageReport>? StageEnded { get; set; }
 
     /// <summary>Runs every stage the settings ask for; the poll's table is reused by the next run.</summary>
     /// <exception cref="CollectorException">The socket table of this process's namespace could not be read.</exception>
@@ -96,13 +99,13 @@ internal sealed partial class PollPipeline : IDisposable
         }
         catch (CollectorException)
         {
-            stages.Add(new StageReport(PollStage.Dump, Stopwatch.GetElapsedTime(started), false));
+            Add(stages, new StageReport(PollStage.Dump, Stopwatch.GetElapsedTime(started), false));
             throw;
         }
 
         _lastCount = table.Count;
         var dumpAndFacts = Stopwatch.GetElapsedTime(started);
-        stages.Add(new StageReport(PollStage.Dump, dumpAndFacts - collection.FactsTime, true));
+        Add(stages, new StageReport(PollStage.Dump, dumpAndFacts - collection.FactsTime, true));
 
         SocketOwnership? ownership = null;
         var descriptors = new Dictionary<int, DescriptorUsage>();
@@ -125,7 +128,7 @@ internal sealed partial class PollPipeline : IDisposable
 
         if (_settings.Facts)
         {
-            stages.Add(new StageReport(PollStage.Facts, collection.FactsTime, true));
+            Add(stages, new StageReport(PollStage.Facts, collection.FactsTime, true));
         }
 
         var poll = new Poll(at, CollectorName, table, collection, ownership is null ? null : Poll.Owners.From(ownership));
@@ -217,8 +220,14 @@ internal sealed partial class PollPipeline : IDisposable
         return _table;
     }
 
-    private static void Done(List<StageReport> stages, PollStage stage, long started, bool success) =>
-        stages.Add(new StageReport(stage, Stopwatch.GetElapsedTime(started), success));
+    private void Done(List<StageReport> stages, PollStage stage, long started, bool success) =>
+        Add(stages, new StageReport(stage, Stopwatch.GetElapsedTime(started), success));
+
+    private void Add(List<StageReport> stages, StageReport report)
+    {
+        stages.Add(report);
+        StageEnded?.Invoke(report);
+    }
 
     private void Failed(List<StageReport> stages, PollStage stage, long started, Exception e)
     {
