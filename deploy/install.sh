@@ -34,9 +34,8 @@ install_sockwatch() {
 
   if [ -z "$from" ]; then
     from="$repo/artifacts/install"
-    echo "install.sh: publishing a self-contained single-file ReadyToRun binary to $from" >&2
-    dotnet publish "$repo/src/Agent" -c Release -r linux-x64 --self-contained true \
-      -p:PublishReadyToRun=true -p:PublishTrimmed=true -p:PublishSingleFile=true \
+    echo "install.sh: publishing the native AOT binary to $from" >&2
+    dotnet publish "$repo/src/Agent" -c Release -r linux-x64 \
       -o "$from" --nologo -v quiet >/dev/null || die "dotnet publish failed"
   fi
   [ -x "$from/sockwatch" ] || die "$from/sockwatch is missing or not executable"

@@ -73,6 +73,11 @@ internal static partial class RunCommand
         builder.Services.AddSingleton(new SystemdConnection(SystemdNotifier.FromEnvironment(Environment.GetEnvironmentVariable, Environment.ProcessId)));
         builder.Services.AddHostedService<PollLoop>();
         builder.Services.AddHostedService<SystemdService>();
+        if (MemoryReport.Enabled(Environment.GetEnvironmentVariable))
+        {
+            builder.Logging.AddFilter(typeof(MemoryReport).FullName, LogLevel.Debug);
+            builder.Services.AddHostedService<MemoryReport>();
+        }
 
         using var app = builder.Build();
         Web.WebAccess.UseIn(app);

@@ -73,7 +73,8 @@ public partial class DeployTests
         Assert.Contains("User=sockwatch", text, StringComparison.Ordinal);
         Assert.Contains("AmbientCapabilities=CAP_DAC_READ_SEARCH CAP_SYS_PTRACE\n", text, StringComparison.Ordinal);
         Assert.Contains("AF_NETLINK", text, StringComparison.Ordinal);
-        foreach (var fatal in new[] { "\nPrivateNetwork=", "\nPrivateUsers=", "\nProtectProc=", "\nProcSubset=", "\nMemoryDenyWriteExecute=", "CAP_NET_ADMIN\n" })
+        Assert.Contains("\nMemoryDenyWriteExecute=yes\n", text, StringComparison.Ordinal); // the native AOT binary has no JIT
+        foreach (var fatal in new[] { "\nPrivateNetwork=", "\nPrivateUsers=", "\nProtectProc=", "\nProcSubset=", "CAP_NET_ADMIN\n" })
         {
             Assert.DoesNotContain(fatal, text, StringComparison.Ordinal);
         }
