@@ -123,7 +123,7 @@ internal sealed class Host : IAsyncDisposable
         var limits = new SockWatchOptions();
         var caps = new SeriesCaps(limits.MaxOwnerSeries, limits.MaxDestinationSeries, limits.MaxNetnsSeries);
         var builder = Sdk.CreateMeterProviderBuilder()
-            .SetResourceBuilder(ResourceBuilder.CreateEmpty().AddService(SockWatchMeter.MeterName, serviceVersion: SockWatch.Agent.Program.Version, autoGenerateServiceInstanceId: false))
+            .SetResourceBuilder(ResourceBuilder.CreateEmpty().AddService(SockWatchMeter.MeterName, serviceVersion: SockWatch.Agent.Configuration.BuildInfo.Version, autoGenerateServiceInstanceId: false))
             .AddMeter(SockWatchMeter.MeterName)
             .AddView(SockWatchMeter.Names.PollDuration, new ExplicitBucketHistogramConfiguration { Boundaries = SockWatchMeter.PollDurationBounds });
         foreach (var (name, perCollection) in SockWatchMeter.OwnerInstruments)

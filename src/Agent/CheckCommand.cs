@@ -1,3 +1,4 @@
+using SockWatch.Core;
 using System.CommandLine;
 using SockWatch.Agent.Configuration;
 using SockWatch.Agent.Output;

@@ -14,6 +14,3 @@ internal static class ExitCodes
     /// <summary>The kernel's socket tables could not be read.</summary>
     public const int TablesUnreadable = 3;
 }
-
-/// <summary>Bad usage: the message names the flag and what it accepts.</summary>
-internal sealed class UsageException(string message) : Exception(message);

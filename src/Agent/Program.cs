@@ -1,5 +1,5 @@
 using System.CommandLine;
-using System.Reflection;
+using SockWatch.Agent.Configuration;
 
 namespace SockWatch.Agent;
 
@@ -48,6 +48,5 @@ internal static class Program
         return root;
     }
 
-    internal static string Version =>
-        typeof(Program).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "0.0.0";
+    internal static string Version => BuildInfo.Version;
 }

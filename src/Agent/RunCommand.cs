@@ -47,7 +47,15 @@ internal static partial class RunCommand
         });
         builder.Logging.SetMinimumLevel(LogLevel.Information);
         builder.Logging.AddFilter("Microsoft", LogLevel.Warning);
-        Web.WebAccess.AddTo(builder, options);
+        try
+        {
+            Web.WebAccess.AddTo(builder, options.WebConfigFile);
+        }
+        catch (Web.WebConfigException e)
+        {
+            // Validated at start already; this is a file changed in the meantime.
+            throw new UsageException("configuration: web_config_file: " + e.Message);
+        }
         builder.WebHost.ConfigureKestrel(k =>
         {
             k.AddServerHeader = false;

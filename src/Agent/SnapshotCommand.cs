@@ -1,4 +1,5 @@
 using System.CommandLine;
+using SockWatch.Agent.Configuration;
 using SockWatch.Agent.Output;
 using SockWatch.Agent.Polling;
 using SockWatch.Collectors;

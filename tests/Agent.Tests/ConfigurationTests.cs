@@ -1,3 +1,4 @@
+using SockWatch.Core;
 using SockWatch.Agent.Configuration;
 
 namespace SockWatch.Agent.Tests;

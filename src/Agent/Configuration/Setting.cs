@@ -1,3 +1,4 @@
+using SockWatch.Core;
 using System.Globalization;
 using SockWatch.Core.Detection;
 

@@ -79,7 +79,7 @@ internal static class Settings
 
     public static readonly Setting<string> ListenAddress = new(
         "listen_address", ValueKinds.Text, ":9859", o => o.ListenAddress, (o, v) => o with { ListenAddress = v },
-        (v, _) => Daemon.ListenAddress.TryParse(v, out var _) ? null : $"'{v}' is not HOST:PORT (like :9859, 127.0.0.1:9859, [::1]:9859)",
+        (v, _) => Configuration.ListenAddress.TryParse(v, out var _) ? null : $"'{v}' is not HOST:PORT (like :9859, 127.0.0.1:9859, [::1]:9859)",
         "HOST:PORT",
         "Where to serve /metrics, / (summary), /healthz and /readyz.", "HOST:PORT", Run);
 

@@ -69,7 +69,7 @@ internal sealed class HttpPages(PollResultStore store, SockWatchOptions options,
         var sb = new StringBuilder();
         sb.Append("<!doctype html><html><head><meta charset=\"utf-8\"><title>SockWatch</title></head><body>");
         sb.Append("<h1>SockWatch</h1><p>Watches this host's TCP sockets, places each on the TCP lifecycle, and reports what is stuck.</p>");
-        sb.Append(inv, $"<p>Version {html.Encode(Program.Version)}; polling every {options.PollInterval.TotalSeconds:0.###} s.</p>");
+        sb.Append(inv, $"<p>Version {html.Encode(BuildInfo.Version)}; polling every {options.PollInterval.TotalSeconds:0.###} s.</p>");
         if (latest is null)
         {
             sb.Append("<p>No poll has succeeded yet.</p>");

@@ -5,7 +5,6 @@ using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.AspNetCore.Server.Kestrel.Https;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
-using SockWatch.Agent.Configuration;
 
 namespace SockWatch.Agent.Web;
 
@@ -16,24 +15,17 @@ namespace SockWatch.Agent.Web;
 /// </summary>
 internal static partial class WebAccess
 {
-    /// <summary>Loads the file and, when it configures TLS, makes every listener declared after this call HTTPS. No file: nothing.</summary>
-    public static void AddTo(WebApplicationBuilder builder, SockWatchOptions options)
+    /// <summary>Loads the file and, when it configures TLS, makes every listener declared after this call HTTPS. No file (empty): nothing.</summary>
+    /// <exception cref="WebConfigException">The file is not valid (it was validated at start, so it changed in the meantime).</exception>
+    public static void AddTo(WebApplicationBuilder builder, string webConfigFile)
     {
-        if (options.WebConfigFile.Length == 0)
+        ArgumentNullException.ThrowIfNull(webConfigFile);
+        if (webConfigFile.Length == 0)
         {
             return;
         }
 
-        WebConfigSource source;
-        try
-        {
-            source = new WebConfigSource(options.WebConfigFile);
-        }
-        catch (WebConfigException e)
-        {
-            // Validated at start already; this is a file changed in the meantime.
-            throw new UsageException("configuration: web_config_file: " + e.Message);
-        }
+        var source = new WebConfigSource(webConfigFile);
 
         builder.Services.AddSingleton(source);
         builder.Services.AddSingleton<BasicAuthenticator>();

@@ -1,7 +1,7 @@
+using SockWatch.Core;
 using System.Globalization;
 using System.Net.Security;
 using System.Security.Authentication;
-using SockWatch.Agent.Configuration;
 using YamlDotNet.Core;
 using YamlDotNet.RepresentationModel;
 

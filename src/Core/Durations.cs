@@ -1,9 +1,9 @@
 using System.Globalization;
 
-namespace SockWatch.Agent.Configuration;
+namespace SockWatch.Core;
 
 /// <summary>Durations as Prometheus and Go write them: 500ms, 90s, 2m, 1h30m, 1d.</summary>
-internal static class Durations
+public static class Durations
 {
     public static bool TryParse(string? text, out TimeSpan value)
     {

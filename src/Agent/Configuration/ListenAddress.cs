@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Net;
 
-namespace SockWatch.Agent.Daemon;
+namespace SockWatch.Agent.Configuration;
 
 /// <summary>HOST:PORT as --listen-address takes it: ":9859" (every address), "127.0.0.1:9859", "[::1]:9859", "localhost:9859".</summary>
 internal sealed record ListenAddress(string? Host, IPAddress? Address, int Port)
