@@ -21,6 +21,9 @@ internal sealed record PollResult(
 {
     /// <summary>The watched namespaces by how their sockets were read (this process's is always dumped).</summary>
     public NamespaceReads Reads { get; init; } = new(Namespaces, 0, 0);
+
+    /// <summary>How each stage of the poll went, in the order they ran; empty when the poll did not report its stages.</summary>
+    public IReadOnlyList<Polling.StageReport> Stages { get; init; } = [];
 }
 
 /// <summary>Watched namespaces of one poll: dumped, carried from their last dump, and empty by their counters.</summary>
