@@ -76,7 +76,7 @@ internal static partial class RunCommand
         });
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = ShutdownTimeout);
         builder.Services.AddSingleton(options);
-        builder.Services.AddSingleton<PollResultStore>();
+        builder.Services.AddSingleton(services => new PollResultStore(services.GetRequiredService<Metrics.MetricsPipeline>(), options.CloseWaitLeakAfter));
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddSingleton<HttpPages>();
         builder.Services.AddSingleton<Metrics.MetricsPipeline>();
@@ -88,7 +88,7 @@ internal static partial class RunCommand
         Web.WebAccess.UseIn(app);
         var pages = app.Services.GetRequiredService<HttpPages>();
         var metrics = app.Services.GetRequiredService<Metrics.MetricsPipeline>();
-        app.MapGet("/metrics", context => MetricsEndpoint.Serve(context, metrics));
+        app.MapGet("/metrics", context => MetricsEndpoint.Serve(context, metrics.Scrape));
         app.MapGet("/healthz", HttpPages.Healthz);
         app.MapGet("/readyz", pages.Readyz);
         app.MapGet("/", pages.Landing);

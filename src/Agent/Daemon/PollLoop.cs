@@ -80,15 +80,12 @@ internal sealed partial class PollLoop(SockWatchOptions options, PollResultStore
                 findings, evaluator.Transitions, evaluator.Anomalies, options.CloseWaitLeakAfter, metrics.Caps);
             var duration = Stopwatch.GetElapsedTime(started);
             var counts = poll.Table.CountByState();
-            metrics.RecordPoll(duration);
-            metrics.BeforePublish();
             store.Publish(new PollResult(
                 at, duration, poller.CollectorName, poll.Table.Count, counts, poll.Stats with { Malformed = poll.Malformed }, findings,
                 poll.Ownership.Owners.Count(o => o is null), view, poll.Namespaces.Count)
             {
                 Reads = new(poll.Collection.Count(NamespaceRead.Dumped), poll.Collection.Count(NamespaceRead.Carried), poll.Collection.Count(NamespaceRead.Empty)),
             });
-            metrics.AfterPublish();
             Report(findings);
             LogPolled(logger, poll.Table.Count, counts[(int)TcpState.CloseWait], counts[(int)TcpState.TimeWait], findings.Count, duration.TotalMilliseconds);
             if (duration > options.PollInterval)
@@ -99,7 +96,6 @@ internal sealed partial class PollLoop(SockWatchOptions options, PollResultStore
         catch (CollectorException e)
         {
             store.Failed(e.Collector, e.Reason);
-            metrics.AfterPublish();
             LogPollFailed(logger, e.Collector, e.Reason, e.Message);
         }
     }
