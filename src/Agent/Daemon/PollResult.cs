@@ -125,7 +125,8 @@ internal sealed class PollResultStore(Metrics.MetricsPipeline? metrics = null, T
             latest.Metrics,
             latest.Reads.Dumped,
             latest.Reads.Carried,
-            latest.Reads.Empty);
+            latest.Reads.Empty,
+            [.. latest.Stages.Select(s => new Metrics.StageFigure(s.Stage.ToString().ToLowerInvariant(), s.Duration.TotalSeconds, s.Success))]);
         return new Metrics.MetricsState(version, poll, ErrorCounts(), MalformedCounts(), _durations.Snapshot(), _closeWaitLeakAfter);
     }
 }

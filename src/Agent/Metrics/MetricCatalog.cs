@@ -163,6 +163,14 @@ internal static class MetricCatalog
             "Polls that failed, by collector and reason.",
             ["collector", "reason"],
             s => s.Errors.Select(e => Series.Of(e.Value, e.Key.Collector, e.Key.Reason))),
+        new("sockwatch_poll_stage_duration_seconds", "sockwatch.poll.stage_duration", MetricType.Gauge, "s", false,
+            "Time each stage of the latest poll took; a stage the poll did not report has no series.",
+            ["stage"],
+            s => Stages(s, st => st.Seconds)),
+        new("sockwatch_poll_stage_success", "sockwatch.poll.stage_success", MetricType.Gauge, null, true,
+            "Whether each stage of the latest poll succeeded (1) or failed (0); a stage the poll did not report has no series.",
+            ["stage"],
+            s => Stages(s, st => st.Success ? 1 : 0)),
         new("sockwatch_process_descriptor_utilization_ratio", "sockwatch.process.descriptor_utilization_ratio", MetricType.Gauge, "1", false,
             "Open descriptors / RLIMIT_NOFILE soft limit of the owner's fullest process, for owners holding close_wait sockets.",
             ["netns", "unit", "process"],
@@ -233,4 +241,7 @@ internal static class MetricCatalog
         Poll(state, m => m.Namespaces
             .Where(n => n.KernelCounters.TryGetValue(counter, out var v) && v >= 0)
             .Select(n => Series.Of(n.KernelCounters[counter], n.Netns)));
+
+    private static IEnumerable<Series> Stages(MetricsState state, Func<StageFigure, double> value) =>
+        state.Latest is { } latest ? latest.Stages.Select(st => Series.Of(value(st), st.Stage)) : [];
 }

@@ -1,5 +1,9 @@
 namespace SockWatch.Agent.Metrics;
 
+/// <summary>How one stage of the latest poll went, as the metrics take it.</summary>
+/// <param name="Stage">The stage's label value: <c>discover</c>, <c>dump</c>, <c>owners</c>, <c>facts</c>, <c>track</c>, <c>detect</c>.</param>
+internal readonly record struct StageFigure(string Stage, double Seconds, bool Success);
+
 /// <summary>The latest successful poll, as the metrics take it.</summary>
 /// <param name="At">When the poll was made.</param>
 /// <param name="Duration">How long it took.</param>
@@ -8,6 +12,7 @@ namespace SockWatch.Agent.Metrics;
 /// <param name="Dumped">Watched namespaces whose table was dumped.</param>
 /// <param name="Carried">Watched namespaces whose connections were carried from their last dump.</param>
 /// <param name="Empty">Watched namespaces whose counters showed no socket.</param>
+/// <param name="Stages">How each stage went; empty when the poll did not report its stages.</param>
 internal sealed record PublishedPoll(
     DateTimeOffset At,
     TimeSpan Duration,
@@ -15,7 +20,8 @@ internal sealed record PublishedPoll(
     PollMetrics Metrics,
     int Dumped,
     int Carried,
-    int Empty);
+    int Empty,
+    IReadOnlyList<StageFigure> Stages);
 
 /// <summary>
 /// Everything <c>/metrics</c> (and OTLP) says for one version of the daemon's state: the latest

@@ -4,6 +4,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 using SockWatch.Agent.Configuration;
 using SockWatch.Agent.Daemon;
 using SockWatch.Agent.Metrics;
+using SockWatch.Agent.Polling;
 using SockWatch.Agent.Tests.Deploy;
 using SockWatch.Core;
 using SockWatch.Core.Detection;
@@ -116,7 +117,13 @@ public sealed partial class EveryFamilyTests
         store.Publish(PollFactory.Result(tracker, at, Sockets(TcpState.Established), owners, pipeline.Caps, facts, descriptors));
         store.Publish(PollFactory.Result(tracker, at.AddMinutes(3), Sockets(TcpState.CloseWait), owners, pipeline.Caps, facts, descriptors));
         store.Failed("netlink", "dump_failed");
-        store.Publish(PollFactory.Result(tracker, at.AddMinutes(6), Sockets(TcpState.Established), owners, pipeline.Caps, facts, descriptors));
+
+        // The last poll reports its stages: the owner scan failed, the others went through.
+        PollStage[] stages = [PollStage.Discover, PollStage.Dump, PollStage.Owners, PollStage.Facts, PollStage.Track, PollStage.Detect];
+        store.Publish(PollFactory.Result(tracker, at.AddMinutes(6), Sockets(TcpState.Established), owners, pipeline.Caps, facts, descriptors) with
+        {
+            Stages = [.. stages.Select((s, i) => new StageReport(s, TimeSpan.FromMilliseconds(0.5 * (i + 1)), s != PollStage.Owners))],
+        });
         return Encoding.UTF8.GetString(pipeline.Scrape(ExpositionFormat.PrometheusText004, gzip: false));
     }
 

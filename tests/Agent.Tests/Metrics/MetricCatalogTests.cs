@@ -70,9 +70,27 @@ public sealed class MetricCatalogTests
         Assert.Equal(21, Budget("sockwatch_ephemeral_port_utilization_ratio"));
         Assert.Equal(101, Budget("sockwatch_kernel_listen_drops"));
         Assert.Null(Budget("sockwatch_findings")); // not capped: its series are few and fixed
+        Assert.Null(Budget("sockwatch_poll_stage_success"));
 
         // Every family with a namespace label is capped, and each of its labels is bounded per key.
         Assert.All(MetricCatalog.All.Where(d => d.Labels.Contains("netns")), d => Assert.NotNull(d.SeriesPerCollection(caps)));
+    }
+
+    [Fact]
+    public void A_stage_without_a_report_has_no_series_and_no_report_no_family()
+    {
+        var input = new SockWatch.Core.Detection.PollInput { At = PollFactory.Start, Sockets = ReadOnlyMemory<SockWatch.Core.SocketRecord>.Empty };
+        var view = PollMetrics.Build(input, new SockWatch.Core.Detection.SocketTracker().Update(input), [], [], [], TimeSpan.FromMinutes(2), new SeriesCaps(50, 20));
+        MetricsState State(params StageFigure[] stages) =>
+            MetricsState.Initial(TimeSpan.FromMinutes(2)) with { Latest = new PublishedPoll(PollFactory.Start, TimeSpan.Zero, "proc", view, 1, 0, 0, stages) };
+
+        var families = MetricExposition.Families(State(new StageFigure("dump", 0.25, true), new StageFigure("owners", 0.5, false)));
+        var success = families.Single(f => f.Name == "sockwatch_poll_stage_success").Samples;
+        Assert.Equal(["dump", "owners"], success.Select(s => s.Labels[0].Value));
+        Assert.Equal([1.0, 0.0], success.Select(s => s.Value));
+        Assert.Equal([0.25, 0.5], families.Single(f => f.Name == "sockwatch_poll_stage_duration_seconds").Samples.Select(s => s.Value));
+
+        Assert.DoesNotContain(MetricExposition.Families(State()), f => f.Name.StartsWith("sockwatch_poll_stage_", StringComparison.Ordinal));
     }
 
     /// <summary>
