@@ -88,7 +88,7 @@ internal static class MetricCatalog
         ["remote_address"] = 1,
         ["remote_port"] = 1,
         ["family"] = PollMetrics.Families.Count,
-        ["state"] = Lifecycle.ReportedStates.Count,
+        ["state"] = Lifecycle.Entries.Count, // every state the kernel can report, the two rarely dumped included: an upper bound
         ["phase"] = 1, // follows the state
     };
 
