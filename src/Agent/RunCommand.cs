@@ -74,7 +74,7 @@ internal static partial class RunCommand
         });
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = ShutdownTimeout);
         builder.Services.AddSingleton(options);
-        builder.Services.AddSingleton<PollResultStore>();
+        builder.Services.AddSingleton(services => new PollResultStore(services.GetRequiredService<Metrics.MetricsPipeline>(), options.CloseWaitLeakAfter));
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddSingleton<HttpPages>();
         builder.Services.AddSingleton<Metrics.MetricsPipeline>();
@@ -91,10 +91,11 @@ internal static partial class RunCommand
         Web.WebAccess.UseIn(app);
         var pages = app.Services.GetRequiredService<HttpPages>();
         var metrics = app.Services.GetRequiredService<Metrics.MetricsPipeline>();
-        app.MapGet("/metrics", context => MetricsEndpoint.Serve(context, metrics));
-        app.MapGet("/healthz", HttpPages.Healthz);
-        app.MapGet("/readyz", pages.Readyz);
-        app.MapGet("/", pages.Landing);
+        var logger = app.Services.GetRequiredService<ILogger<HttpPages>>();
+        app.MapGet("/metrics", HttpErrorBoundary.Wrap(context => MetricsEndpoint.Serve(context, metrics.Scrape), logger));
+        app.MapGet("/healthz", HttpErrorBoundary.Wrap(HttpPages.Healthz, logger));
+        app.MapGet("/readyz", HttpErrorBoundary.Wrap(pages.Readyz, logger));
+        app.MapGet("/", HttpErrorBoundary.Wrap(pages.Landing, logger));
 
         try
         {
@@ -107,7 +108,6 @@ internal static partial class RunCommand
         }
 
         var addresses = string.Join(", ", app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses ?? []);
-        var logger = app.Services.GetRequiredService<ILogger<HttpPages>>();
         LogListening(logger, addresses);
         app.WaitForShutdownAsync().GetAwaiter().GetResult();
         return ExitCodes.Ok;

@@ -43,7 +43,7 @@ public sealed class FaultTests : IDisposable
 
             Assert.Equal("proc", store.Latest!.Collector);
             Assert.Equal(0, store.Failures);
-            var families = pipeline.Collect();
+            var families = pipeline.Families;
             var info = families.Single(f => f.Name == "sockwatch_collector_info").Samples.Single();
             Assert.Contains(info.Labels, l => l is { Name: "collector", Value: "proc" });
             Assert.Equal(20, families.Single(f => f.Name == "sockwatch_tcp_sockets").Samples.Sum(s => s.Value));
@@ -72,7 +72,7 @@ public sealed class FaultTests : IDisposable
 
             Assert.Same(good, store.Latest);
             Assert.True(store.LastAttemptFailed);
-            var errors = pipeline.Collect().Single(f => f.Name == "sockwatch_poll_errors").Samples.Single();
+            var errors = pipeline.Families.Single(f => f.Name == "sockwatch_poll_errors").Samples.Single();
             Assert.Equal(1, errors.Value);
             Assert.Contains(errors.Labels, l => l is { Name: "reason", Value: "ebusy" });
             Assert.Contains(errors.Labels, l => l is { Name: "collector", Value: "netlink" });
@@ -163,8 +163,8 @@ public sealed class FaultTests : IDisposable
 
     private static (PollLoop Loop, PollResultStore Store, MetricsPipeline Pipeline, PollPipeline Poller) Daemon(SockWatchOptions options, ISocketCollector self, ILogger logger)
     {
-        var store = new PollResultStore();
-        var pipeline = new MetricsPipeline(store, options, NullLogger<MetricsPipeline>.Instance);
+        var pipeline = new MetricsPipeline(options, NullLogger<MetricsPipeline>.Instance);
+        var store = new PollResultStore(pipeline, options.CloseWaitLeakAfter);
         var namespaces = new NamespaceCollector(NamespaceSelection.Self, CollectorKind.Auto, options.ProcRoot, logger, null, self);
         var poller = new PollPipeline(PollSettings.For(options, NamespaceSelection.Self), logger, namespaces);
         return (new PollLoop(options, store, pipeline, NullLogger<PollLoop>.Instance, TimeProvider.System), store, pipeline, poller);

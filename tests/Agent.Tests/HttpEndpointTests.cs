@@ -1,5 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Logging;
 using SockWatch.Agent.Configuration;
 using SockWatch.Agent.Daemon;
 using SockWatch.Agent.Metrics;
@@ -93,7 +95,50 @@ public sealed class HttpEndpointTests : IDisposable
         Assert.Contains("three intervals", why, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task A_scrape_that_throws_is_a_500_and_one_log_line()
+    {
+        var logger = new ListLogger();
+        var handler = HttpErrorBoundary.Wrap(c => MetricsEndpoint.Serve(c, (_, _) => throw new InvalidOperationException("the state\nis broken")), logger);
+        var context = Request("/metrics");
+        await handler(context);
+        Assert.Equal(StatusCodes.Status500InternalServerError, context.Response.StatusCode);
+        var line = Assert.Single(logger.Lines);
+        Assert.Equal("/metrics failed, answered 500: InvalidOperationException: the state is broken", line);
+        Assert.Equal(new EventId(3102), logger.Events.Single());
+    }
+
+    [Fact]
+    public async Task A_page_that_throws_is_a_500_and_one_log_line_and_the_others_still_answer()
+    {
+        // A published result the landing page cannot render: no count per state.
+        var store = new PollResultStore();
+        var view = PollMetrics.Build(PollFactory.Poll(new SocketTracker(), DateTimeOffset.UnixEpoch, [], []), TimeSpan.FromMinutes(2), new SeriesCaps(50, 20));
+        store.Publish(new PollResult(DateTimeOffset.UnixEpoch, TimeSpan.Zero, "proc", 1, [], new CollectionStats { Collector = "proc" }, Array.Empty<Finding>(), 0, view));
+        var pages = new HttpPages(store, new SockWatchOptions(), TimeProvider.System);
+        var logger = new ListLogger();
+
+        var landing = Request("/");
+        await HttpErrorBoundary.Wrap(pages.Landing, logger)(landing);
+        Assert.Equal(StatusCodes.Status500InternalServerError, landing.Response.StatusCode);
+        Assert.Single(logger.Lines);
+
+        var ready = Request("/readyz");
+        await HttpErrorBoundary.Wrap(pages.Readyz, logger)(ready);
+        Assert.Equal(StatusCodes.Status503ServiceUnavailable, ready.Response.StatusCode); // the poll is old: answered, not an error
+        Assert.Single(logger.Lines);
+    }
+
     public void Dispose() => _children.Dispose();
+
+    private static DefaultHttpContext Request(string path)
+    {
+        var context = new DefaultHttpContext();
+        context.Request.Method = "GET";
+        context.Request.Path = path;
+        context.Response.Body = new MemoryStream();
+        return context;
+    }
 
     private sealed class ManualClock(DateTimeOffset now) : TimeProvider
     {

@@ -10,14 +10,16 @@ namespace SockWatch.Agent.Daemon;
 /// </summary>
 internal static class MetricsEndpoint
 {
-    public static Task Serve(HttpContext context, MetricsPipeline pipeline)
+    /// <param name="context">The request.</param>
+    /// <param name="scrape">The body for a format, gzipped or not (<see cref="MetricsPipeline.Scrape"/>).</param>
+    public static Task Serve(HttpContext context, Func<ExpositionFormat, bool, byte[]> scrape)
     {
         ArgumentNullException.ThrowIfNull(context);
-        ArgumentNullException.ThrowIfNull(pipeline);
+        ArgumentNullException.ThrowIfNull(scrape);
         var request = context.Request;
         var (format, contentType) = PrometheusTextSerializer.Negotiate(request.Headers.Accept.ToString());
         var gzip = AcceptsGzip(request.Headers.AcceptEncoding.ToString());
-        var body = pipeline.Scrape(format, gzip);
+        var body = scrape(format, gzip);
 
         var response = context.Response;
         response.ContentType = contentType;

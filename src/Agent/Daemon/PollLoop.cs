@@ -87,15 +87,12 @@ internal sealed partial class PollLoop(SockWatchOptions options, PollResultStore
             var view = Metrics.PollMetrics.Build(poll, options.CloseWaitLeakAfter, metrics.Caps);
             var duration = Stopwatch.GetElapsedTime(started);
             var counts = poll.Table.CountByState();
-            metrics.RecordPoll(duration);
-            metrics.BeforePublish();
             store.Publish(new PollResult(
                 at, duration, poll.Collector, poll.Count, counts, poll.Stats, findings, poll.Unowned, view, poll.Namespaces.Count)
             {
                 Reads = new(poll.Collection.Count(NamespaceRead.Dumped), poll.Collection.Count(NamespaceRead.Carried), poll.Collection.Count(NamespaceRead.Empty)),
                 Stages = poll.Stages,
             });
-            metrics.AfterPublish();
             Report(findings);
             LogPolled(logger, poll.Count, counts[(int)TcpState.CloseWait], counts[(int)TcpState.TimeWait], findings.Count, duration.TotalMilliseconds);
             if (duration > options.PollInterval)
@@ -106,13 +103,11 @@ internal sealed partial class PollLoop(SockWatchOptions options, PollResultStore
         catch (CollectorException e)
         {
             store.Failed(e.Collector, e.Reason);
-            metrics.AfterPublish();
             LogPollFailed(logger, e.Collector, e.Reason, e.Message);
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
             store.Failed(pipeline.CollectorName, UnexpectedReason);
-            metrics.AfterPublish();
             LogPollCrashed(logger, e.GetType().Name, e.Message);
         }
     }

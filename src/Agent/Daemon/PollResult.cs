@@ -22,16 +22,24 @@ internal sealed record PollResult(
     /// <summary>The watched namespaces by how their sockets were read (this process's is always dumped).</summary>
     public NamespaceReads Reads { get; init; } = new(Namespaces, 0, 0);
 
-    /// <summary>Each stage of the poll that ran, with its time and success.</summary>
+    /// <summary>How each stage of the poll went, in the order they ran; empty when the poll did not report its stages.</summary>
     public IReadOnlyList<Polling.StageReport> Stages { get; init; } = [];
 }
 
 /// <summary>Watched namespaces of one poll: dumped, carried from their last dump, and empty by their counters.</summary>
 internal readonly record struct NamespaceReads(int Dumped, int Carried, int Empty);
 
-/// <summary>The latest poll result and the latest failure, for readers on other threads.</summary>
-internal sealed class PollResultStore
+/// <summary>
+/// The latest poll result and the latest failure, for readers on other threads; and the
+/// daemon's counters since start. Every poll published or failed is handed to the metrics
+/// pipeline as one <see cref="Metrics.MetricsState"/> before the pages and readiness see it, so
+/// a scraper that finds the daemon ready finds that poll on <c>/metrics</c>.
+/// </summary>
+/// <param name="metrics">The pipeline each state is published to; none in tests of the store alone.</param>
+/// <param name="closeWaitLeakAfter">The configured close_wait_leak_after, for the metrics (default 2m).</param>
+internal sealed class PollResultStore(Metrics.MetricsPipeline? metrics = null, TimeSpan? closeWaitLeakAfter = null)
 {
+    private readonly TimeSpan _closeWaitLeakAfter = closeWaitLeakAfter ?? Configuration.Settings.CloseWaitLeakAfter.Default;
     private PollResult? _latest;
 
     public PollResult? Latest => Volatile.Read(ref _latest);
@@ -52,6 +60,7 @@ internal sealed class PollResultStore
 
     private readonly Dictionary<(string Collector, string Reason), long> _errors = [];
     private readonly Dictionary<string, long> _malformed = new(StringComparer.Ordinal);
+    private readonly Metrics.PollDurationHistogram _durations = new();
     private long _version;
 
     /// <summary>Changes with every poll, published or failed: what a cached scrape body is keyed on.</summary>
@@ -65,10 +74,12 @@ internal sealed class PollResultStore
             _malformed[result.Collector] = _malformed.GetValueOrDefault(result.Collector) + result.Stats.Malformed;
         }
 
+        _durations.Record(result.Duration);
+        var version = Interlocked.Increment(ref _version);
+        metrics?.Publish(State(version, result));
         Volatile.Write(ref _latest, result);
         Volatile.Write(ref _lastAttemptFailed, false);
         Interlocked.Increment(ref _polls);
-        Interlocked.Increment(ref _version);
     }
 
     public void Failed(string collector, string reason)
@@ -78,9 +89,10 @@ internal sealed class PollResultStore
             _errors[(collector, reason)] = _errors.GetValueOrDefault((collector, reason)) + 1;
         }
 
+        var version = Interlocked.Increment(ref _version);
+        metrics?.Publish(State(version, Latest));
         Volatile.Write(ref _lastAttemptFailed, true);
         Interlocked.Increment(ref _failures);
-        Interlocked.Increment(ref _version);
     }
 
     /// <summary>Failed polls by collector and reason, since start (a copy).</summary>
@@ -99,5 +111,22 @@ internal sealed class PollResultStore
         {
             return [.. _malformed.OrderBy(e => e.Key, StringComparer.Ordinal)];
         }
+    }
+
+    /// <summary>What the metrics say now: the latest poll and the counters since start.</summary>
+    public Metrics.MetricsState ToMetricsState() => State(Version, Latest);
+
+    private Metrics.MetricsState State(long version, PollResult? latest)
+    {
+        var poll = latest is null ? null : new Metrics.PublishedPoll(
+            latest.At,
+            latest.Duration,
+            latest.Collector,
+            latest.Metrics,
+            latest.Reads.Dumped,
+            latest.Reads.Carried,
+            latest.Reads.Empty,
+            [.. latest.Stages.Select(s => new Metrics.StageFigure(s.Stage.ToString().ToLowerInvariant(), s.Duration.TotalSeconds, s.Success))]);
+        return new Metrics.MetricsState(version, poll, ErrorCounts(), MalformedCounts(), _durations.Snapshot(), _closeWaitLeakAfter);
     }
 }

@@ -48,11 +48,19 @@ public sealed class OwnerChurnTests
     }
 
     [Fact]
-    public void Ten_thousand_owners_churning_through_the_pipeline_never_overflow_and_stay_bounded()
+    public void Ten_thousand_owners_churning_through_the_otlp_export_never_overflow_and_stay_bounded()
     {
-        var store = new PollResultStore();
         var options = new SockWatchOptions { MaxOwnerSeries = 50, MaxDestinationSeries = 20 };
-        using var pipeline = new MetricsPipeline(store, options, NullLogger<MetricsPipeline>.Instance);
+        var exporters = new List<(MetricReader Reader, PointsExporter Exporter)>(); // one per provider built: the first is the long-lived one, the last the current owner streams
+        using var pipeline = new MetricsPipeline(options, NullLogger<MetricsPipeline>.Instance, () =>
+        {
+            var exporter = new PointsExporter();
+            var reader = new BaseExportingMetricReader(exporter);
+            exporters.Add((reader, exporter));
+            return reader;
+        });
+        var store = new PollResultStore(pipeline);
+        var otlp = pipeline.Otlp!;
         var tracker = new SocketTracker();
         var at = PollFactory.Start;
         var maxOwnerSeries = 0;
@@ -74,44 +82,42 @@ public sealed class OwnerChurnTests
             }
 
             at += TimeSpan.FromSeconds(15);
-            var result = PollFactory.Result(tracker, at, [.. sockets], [.. owners], pipeline.Caps);
-            pipeline.RecordPoll(TimeSpan.FromMilliseconds(3));
-            pipeline.BeforePublish();
-            store.Publish(result);
-            var families = pipeline.Collect();
-
-            foreach (var family in families)
-            {
-                foreach (var sample in family.Samples)
-                {
-                    Assert.DoesNotContain(sample.Labels, l => l.Name.StartsWith("otel_metric_overflow", StringComparison.Ordinal));
-                }
-            }
+            store.Publish(PollFactory.Result(tracker, at, [.. sockets], [.. owners], pipeline.Caps));
+            var points = Collect(exporters[0]).Concat(Collect(exporters[^1])).ToList();
+            Assert.DoesNotContain(points, p => p.Tags.ContainsKey("otel.metric.overflow"));
 
             // Exactly this poll's owners: the 40 owners, no leftover from earlier polls.
-            var ownerSockets = families.Single(f => f.Name == "sockwatch_tcp_owner_sockets").Samples;
-            var processes = ownerSockets.Select(s => s.Labels.Single(l => l.Name == "process").Value).Distinct().ToList();
+            var ownerSockets = points.Where(p => p.Metric == "sockwatch.tcp.owner_sockets").ToList();
+            var processes = ownerSockets.Select(p => p.Tags["process"]).Distinct().ToList();
             Assert.Equal(OwnersPerPoll, processes.Count);
             Assert.All(processes, p => Assert.InRange(int.Parse(p.AsSpan(4), System.Globalization.CultureInfo.InvariantCulture), poll * OwnersPerPoll, ((poll + 1) * OwnersPerPoll) - 1));
             Assert.Equal(OwnersPerPoll * 2, ownerSockets.Count); // established and close_wait of each
-            Assert.Equal(OwnersPerPoll, families.Single(f => f.Name == "sockwatch_close_wait_leaked_sockets").Samples.Count);
-            maxOwnerSeries = Math.Max(maxOwnerSeries, pipeline.SeenSeries);
+            Assert.Equal(OwnersPerPoll, points.Count(p => p.Metric == "sockwatch.close_wait.leaked_sockets"));
+            maxOwnerSeries = Math.Max(maxOwnerSeries, otlp.SeenSeries);
         }
 
         // The owner streams were rebuilt when they neared the limit, and never held more than it.
-        Assert.True(pipeline.Generations > 1, $"expected rebuilds over {DistinctOwners} owners, got {pipeline.Generations} generation(s)");
-        Assert.InRange(maxOwnerSeries, 1, pipeline.SeriesLimit);
+        Assert.True(otlp.Generations > 1, $"expected rebuilds over {DistinctOwners} owners, got {otlp.Generations} generation(s)");
+        Assert.Equal(otlp.Generations + 1, exporters.Count);
+        Assert.InRange(maxOwnerSeries, 1, otlp.SeriesLimit);
 
         // The low-cardinality streams lived through every rebuild: the histogram counted every poll.
-        var histogram = pipeline.Collect().Single(f => f.Name == "sockwatch_poll_duration_seconds").Samples.Single().Histogram!;
+        var histogram = Collect(exporters[0]).Single(p => p.Metric == "sockwatch.poll.duration");
         Assert.Equal(DistinctOwners / OwnersPerPoll, histogram.Count);
+    }
+
+    [Fact]
+    public void Without_an_otlp_endpoint_no_meter_provider_is_built()
+    {
+        using var pipeline = new MetricsPipeline(new SockWatchOptions(), NullLogger<MetricsPipeline>.Instance);
+        Assert.Null(pipeline.Otlp);
     }
 
     [Fact]
     public void Owners_beyond_the_cap_are_summed_into_other_and_series_of_gone_owners_disappear()
     {
-        var store = new PollResultStore();
-        using var pipeline = new MetricsPipeline(store, new SockWatchOptions { MaxOwnerSeries = 3 }, NullLogger<MetricsPipeline>.Instance);
+        using var pipeline = new MetricsPipeline(new SockWatchOptions { MaxOwnerSeries = 3 }, NullLogger<MetricsPipeline>.Instance);
+        var store = new PollResultStore(pipeline);
         var tracker = new SocketTracker();
 
         // Five owners holding 5, 4, 3, 2 and 1 established sockets.
@@ -138,8 +144,41 @@ public sealed class OwnerChurnTests
     }
 
     private static Dictionary<string, double> OwnerSeries(MetricsPipeline pipeline) =>
-        pipeline.Collect().Single(f => f.Name == "sockwatch_tcp_owner_sockets").Samples
+        pipeline.Families.Single(f => f.Name == "sockwatch_tcp_owner_sockets").Samples
             .ToDictionary(s => s.Labels.Single(l => l.Name == "process").Value, s => s.Value);
+
+    /// <summary>Collects <paramref name="export"/>'s reader once and returns what its exporter got.</summary>
+    private static List<(string Metric, Dictionary<string, string> Tags, long Count)> Collect((MetricReader Reader, PointsExporter Exporter) export)
+    {
+        export.Exporter.Points.Clear();
+        Assert.True(export.Reader.Collect());
+        return [.. export.Exporter.Points];
+    }
+
+    /// <summary>Records every point of an export: the instrument, the tags, and a histogram's count.</summary>
+    private sealed class PointsExporter : BaseExporter<Metric>
+    {
+        public List<(string Metric, Dictionary<string, string> Tags, long Count)> Points { get; } = [];
+
+        public override ExportResult Export(in Batch<Metric> batch)
+        {
+            foreach (var metric in batch)
+            {
+                foreach (ref readonly var point in metric.GetMetricPoints())
+                {
+                    var tags = new Dictionary<string, string>(StringComparer.Ordinal);
+                    foreach (var tag in point.Tags)
+                    {
+                        tags[tag.Key] = Convert.ToString(tag.Value, System.Globalization.CultureInfo.InvariantCulture) ?? "";
+                    }
+
+                    Points.Add((metric.Name, tags, metric.MetricType == OpenTelemetry.Metrics.MetricType.Histogram ? point.GetHistogramCount() : 0));
+                }
+            }
+
+            return ExportResult.Success;
+        }
+    }
 
     [ExportModes(ExportModes.Pull)]
     private sealed class RecordingExporter(List<List<string>> into) : BaseExporter<Metric>, IPullMetricExporter

@@ -11,7 +11,7 @@ namespace SockWatch.Agent.Tests.Metrics;
 
 /// <summary>
 /// A scrape that arrives while the poll thread publishes a poll and renders its bodies is
-/// answered with the bodies of the poll before, at once; after the render, with the new ones.
+/// answered with the bodies of the poll before, at once; after the swap, with the new ones.
 /// </summary>
 [Collection(PipelineCollection.Name)]
 public sealed class PublishWindowTests
@@ -26,39 +26,47 @@ public sealed class PublishWindowTests
     public void A_scrape_during_a_publish_gets_the_last_rendered_body_without_waiting_for_the_render()
     {
         var store = new PollResultStore();
-        using var pipeline = new MetricsPipeline(store, new SockWatchOptions(), NullLogger<MetricsPipeline>.Instance);
+        using var pipeline = new MetricsPipeline(new SockWatchOptions(), NullLogger<MetricsPipeline>.Instance);
         var tracker = new SocketTracker();
 
-        pipeline.BeforePublish();
         store.Publish(PollFactory.Result(tracker, PollFactory.Start, One, [Owner], pipeline.Caps));
-        pipeline.AfterPublish();
+        pipeline.Publish(store.ToMetricsState());
         var first = pipeline.Scrape(ExpositionFormat.OpenMetrics100, gzip: true);
         Assert.Contains("sockwatch_tcp_sockets{", Text(first), StringComparison.Ordinal);
         Assert.Same(first, pipeline.Scrape(ExpositionFormat.OpenMetrics100, gzip: true)); // rendered once
 
-        // The next poll is published; its bodies are not rendered yet.
-        pipeline.BeforePublish();
+        // The next poll is being published: its bodies are rendered, not yet swapped in.
         store.Publish(PollFactory.Result(tracker, PollFactory.Start.AddSeconds(15), Two, [Owner, Owner], pipeline.Caps));
+        var next = MetricsPipeline.Prepare(store.ToMetricsState());
         Assert.Same(first, pipeline.Scrape(ExpositionFormat.OpenMetrics100, gzip: true));
-        Assert.Equal(2, CloseWait(Encoding.UTF8.GetString(pipeline.Scrape(ExpositionFormat.PrometheusText004, gzip: false))));
+        Assert.Equal(1, CloseWait(Encoding.UTF8.GetString(pipeline.Scrape(ExpositionFormat.PrometheusText004, gzip: false)))); // a format not rendered yet: of the same state
 
-        pipeline.AfterPublish();
+        pipeline.Swap(next);
         var second = pipeline.Scrape(ExpositionFormat.OpenMetrics100, gzip: true);
         Assert.NotSame(first, second);
         Assert.Equal(1, CloseWait(Text(first)));
         Assert.Equal(2, CloseWait(Text(second)));
+        Assert.Equal(2, CloseWait(Encoding.UTF8.GetString(pipeline.Scrape(ExpositionFormat.PrometheusText004, gzip: false))));
     }
 
     [Fact]
-    public void Without_a_publish_in_progress_a_scrape_renders_the_latest_poll_itself()
+    public void Scrapes_read_only_what_was_published_never_the_store()
     {
         var store = new PollResultStore();
-        using var pipeline = new MetricsPipeline(store, new SockWatchOptions(), NullLogger<MetricsPipeline>.Instance);
+        using var pipeline = new MetricsPipeline(new SockWatchOptions(), NullLogger<MetricsPipeline>.Instance);
         var tracker = new SocketTracker();
 
+        // Before any publish: SockWatch's own constant series only.
+        var empty = Encoding.UTF8.GetString(pipeline.Scrape(ExpositionFormat.PrometheusText004, gzip: false));
+        Assert.Contains("sockwatch_build_info{", empty, StringComparison.Ordinal);
+        Assert.DoesNotContain("sockwatch_tcp_sockets", empty, StringComparison.Ordinal);
+
         store.Publish(PollFactory.Result(tracker, PollFactory.Start, One, [Owner], pipeline.Caps));
+        Assert.Equal(empty, Encoding.UTF8.GetString(pipeline.Scrape(ExpositionFormat.PrometheusText004, gzip: false)));
+        pipeline.Publish(store.ToMetricsState());
         Assert.Equal(1, CloseWait(Text(pipeline.Scrape(ExpositionFormat.OpenMetrics100, gzip: true))));
         store.Publish(PollFactory.Result(tracker, PollFactory.Start.AddSeconds(15), Two, [Owner, Owner], pipeline.Caps));
+        pipeline.Publish(store.ToMetricsState());
         Assert.Equal(2, CloseWait(Text(pipeline.Scrape(ExpositionFormat.OpenMetrics100, gzip: true))));
     }
 

@@ -10,7 +10,7 @@ namespace SockWatch.Agent.Tests.Metrics;
 /// <summary>
 /// The real daemon on the proc-metrics fixture tree (one poll: the interval is an hour), scraped
 /// over HTTP. The golden file is the scrape with what changes from run to run masked (build
-/// version, .NET version, poll time and duration); SOCKWATCH_UPDATE_GOLDEN=1 rewrites it.
+/// version, .NET version, poll time and durations); SOCKWATCH_UPDATE_GOLDEN=1 rewrites it.
 /// </summary>
 public sealed partial class ScrapeTests : IDisposable
 {
@@ -151,6 +151,6 @@ public sealed partial class ScrapeTests : IDisposable
     [GeneratedRegex("((?:dotnet_version|service_version|version))=\"[^\"]*\"")]
     private static partial Regex VersionLabels();
 
-    [GeneratedRegex(@"^((?:sockwatch_poll_duration_seconds_\w+|sockwatch_last_poll_success_timestamp_seconds)(?:\{[^}]*\})?) \S+$", RegexOptions.Multiline)]
+    [GeneratedRegex(@"^((?:sockwatch_poll_duration_seconds_\w+|sockwatch_poll_stage_duration_seconds|sockwatch_last_poll_success_timestamp_seconds)(?:\{[^}]*\})?) \S+$", RegexOptions.Multiline)]
     private static partial Regex VolatileValues();
 }

@@ -90,8 +90,8 @@ public sealed class PollPipelineTests
     [Fact]
     public void The_daemon_publishes_the_counts_of_a_poll_whose_owner_scan_failed()
     {
-        var store = new PollResultStore();
-        using var metrics = new MetricsPipeline(store, Options, NullLogger<MetricsPipeline>.Instance);
+        using var metrics = new MetricsPipeline(Options, NullLogger<MetricsPipeline>.Instance);
+        var store = new PollResultStore(metrics, Options.CloseWaitLeakAfter);
         var loop = new PollLoop(Options, store, metrics, NullLogger<PollLoop>.Instance, TimeProvider.System);
         var namespaces = new NamespaceCollector(NamespaceSelection.Self, CollectorKind.Proc, Options.ProcRoot, NullLogger.Instance);
         using var pipeline = new PollPipeline(PollSettings.For(Options, NamespaceSelection.Self), NullLogger.Instance, namespaces, (_, _) => throw new UnauthorizedAccessException("no"));
@@ -106,8 +106,8 @@ public sealed class PollPipelineTests
     [Fact]
     public void Any_exception_of_a_poll_is_a_counted_failed_poll_and_the_loop_goes_on()
     {
-        var store = new PollResultStore();
-        using var metrics = new MetricsPipeline(store, Options, NullLogger<MetricsPipeline>.Instance);
+        using var metrics = new MetricsPipeline(Options, NullLogger<MetricsPipeline>.Instance);
+        var store = new PollResultStore(metrics, Options.CloseWaitLeakAfter);
         var loop = new PollLoop(Options, store, metrics, NullLogger<PollLoop>.Instance, TimeProvider.System);
         using var pipeline = new PollPipeline(PollSettings.For(Options, NamespaceSelection.Self), NullLogger.Instance);
         using var broken = new PollPipeline(
