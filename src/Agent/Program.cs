@@ -48,5 +48,4 @@ internal static class Program
         return root;
     }
 
-    internal static string Version => BuildInfo.Version;
 }

@@ -98,7 +98,7 @@ internal static class MetricCatalog
         new("sockwatch_build_info", "sockwatch.build.info", MetricType.Gauge, null, true,
             "SockWatch's version; always 1.",
             ["version", "dotnet_version"],
-            _ => [Series.Of(1, Program.Version, Environment.Version.ToString())]),
+            _ => [Series.Of(1, Configuration.BuildInfo.Version, Environment.Version.ToString())]),
         new("sockwatch_close_wait_leak_after_seconds", "sockwatch.close_wait.leak_after", MetricType.Gauge, "s", false,
             "close_wait_leak_after: the age from which a close_wait socket counts as leaked.",
             [],
@@ -202,7 +202,7 @@ internal static class MetricCatalog
         new("target_info", null, MetricType.Gauge, null, true,
             "Target metadata: the OpenTelemetry resource.",
             ["service_name", "service_version"],
-            _ => [Series.Of(1, MeterName, Program.Version)]),
+            _ => [Series.Of(1, MeterName, Configuration.BuildInfo.Version)]),
     ];
 
     /// <summary>The family named <paramref name="name"/> (without <c>_total</c>).</summary>

@@ -179,7 +179,7 @@ internal sealed partial class OtlpExport : IDisposable
 
     private static MeterProviderBuilder Base() =>
         Sdk.CreateMeterProviderBuilder()
-            .SetResourceBuilder(ResourceBuilder.CreateEmpty().AddService(MetricCatalog.MeterName, serviceVersion: Program.Version, autoGenerateServiceInstanceId: false))
+            .SetResourceBuilder(ResourceBuilder.CreateEmpty().AddService(MetricCatalog.MeterName, serviceVersion: Configuration.BuildInfo.Version, autoGenerateServiceInstanceId: false))
             .AddMeter(MetricCatalog.MeterName);
 
     private MeterProviderBuilder Export(MeterProviderBuilder builder)
