@@ -550,6 +550,13 @@ def report(args, run, elapsed, stats, check, started_at, load_start, load_end, w
                 % (fmt(args.scrape_interval, 0), fmt(args.scrape_interval, 0), fmt(args.poll_interval, 0))
                 if args.sweep else "",
                 fmt(args.sample_interval, 0), fmt(window_minutes, 1)))
+    if args.ready_times:
+        ready = benchlib.read_json(args.ready_times)
+        if ready:
+            L.append("- READY=1 after exec (bench/ready.py, NOTIFY_SOCKET as systemd sets it, %d sockets in the namespace, "
+                     "before the measured run): median %s ms over %d starts (%s ms); target <= 500 ms: %s"
+                     % (ready["sockets"], fmt(ready["median_ms"], 1), len(ready["ready_ms"]),
+                        ", ".join(fmt(x, 1) for x in ready["ready_ms"]), "met" if ready["median_ms"] <= 500 else "missed"))
     if socks:
         L.append("- Sockets in the namespace at the samples: min %d, median %d, max %d; TIME_WAIT set rebuilt %d time(s) during the run"
                  % (min(socks), int(statistics.median(socks)), max(socks), run.refreshes))
@@ -839,6 +846,7 @@ def main():
     ap.add_argument("--revision", default="")
     ap.add_argument("--node-exporter", default="/usr/bin/prometheus-node-exporter")
     ap.add_argument("--sockwatch-log", default="")
+    ap.add_argument("--ready-times", default="", help="bench/ready.py's output, for the report")
     ap.add_argument("--command", default="bench/daemon.sh")
     ap.add_argument("--out", required=True)
     ap.add_argument("--csv", required=True)

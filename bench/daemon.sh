@@ -117,6 +117,11 @@ for _ in $(seq 1 1800); do
 done
 [ -s "$work/ready.json" ] || { echo "bench/daemon.sh: population not ready after 180 s" >&2; exit 1; }
 
+# Start-up first, on the same population: exec to READY=1, five starts (bench/ready.py).
+echo "bench/daemon.sh: timing READY=1 after exec (5 starts)" >&2
+ip netns exec "$ns" python3 bench/ready.py --binary "$binary" --port "$port_sw" --runs 5 >"$work/ready.json.times" 2>"$logs/ready.log" \
+  || echo "bench/daemon.sh: bench/ready.py failed; see $logs/ready.log" >&2
+
 # ip netns exec runs the command in place (no fork), so $! is the measured process itself.
 # --netns self: the population's namespace only, the scope node_exporter's tcpstat has (run as
 # root, the daemon would otherwise watch every namespace of the host, other benchmarks' too).
@@ -154,7 +159,7 @@ ip netns exec "$ns" python3 bench/daemon.py \
   --minutes "$minutes" --scrape-interval "$scrape_interval" $sweep --sample-interval "$sample_interval" \
   --probe-interval "$probe_interval" \
   --sockets "$sockets" --binary "$binary" --revision "$revision" --node-exporter "$node_exporter" \
-  --sockwatch-log "$logs/sockwatch.log" \
+  --sockwatch-log "$logs/sockwatch.log" --ready-times "$work/ready.json.times" \
   --command "$command_line" \
   --out "$out" --csv "${out%.md}.csv" &
 pids+=($!)
