@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Our /metrics beside OpenTelemetry.Exporter.Prometheus.AspNetCore (issue 15, item 4), over the
-# same SockWatchMeter and the same polls, in one process on 127.0.0.1 (bench/exporter):
+# Our /metrics (the direct path: poll -> PollMetrics -> MetricFamily -> bytes) beside
+# OpenTelemetry.Exporter.Prometheus.AspNetCore over SockWatchMeter's instruments (issue 15,
+# item 4), the same polls, in one process on 127.0.0.1 (bench/exporter):
 #   bench/exporter.sh [--out DIR] [--scrapes N] [--runs N]
 #   compare     the golden fixture poll (tests/fixtures/proc-metrics) and a synthetic
 #               100,000-socket poll: series and values, every difference class, promtool check

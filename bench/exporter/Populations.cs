@@ -16,7 +16,7 @@ internal static class Populations
     /// One poll of tests/fixtures/proc-metrics by the daemon's own poll step (proc collector),
     /// as ScrapeTests' daemon makes it: the population of the golden file scrape-proc-metrics.txt.
     /// </summary>
-    public static void PollFixture(string repo, PollResultStore store, MetricsPipeline? pipeline)
+    public static void PollFixture(string repo, Host host)
     {
         var options = new SockWatchOptions
         {
@@ -24,15 +24,16 @@ internal static class Populations
             ProcRoot = Path.Combine(repo, "tests", "fixtures", "proc-metrics"),
             PollInterval = TimeSpan.FromHours(1),
         };
-        if (pipeline is null)
+        if (host.Pipeline is null)
         {
             throw new InvalidOperationException("the fixture poll goes through the daemon's poll step, which needs our pipeline");
         }
 
-        var loop = new PollLoop(options, store, pipeline, NullLogger<PollLoop>.Instance, TimeProvider.System);
+        var loop = new PollLoop(options, host.Store, host.Pipeline, NullLogger<PollLoop>.Instance, TimeProvider.System);
         var settings = PollSettings.For(options, options.Namespaces("all")) with { RedumpAfter = options.NetnsRedumpAfter };
         using var poller = new PollPipeline(settings, NullLogger.Instance);
-        loop.PollOnce(poller);
+        loop.PollOnce(poller); // the store publishes the poll to our pipeline
+        host.Published(host.Store.Latest ?? throw new InvalidOperationException("the fixture poll failed"));
     }
 
     /// <summary>

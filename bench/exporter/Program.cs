@@ -11,7 +11,8 @@ using SockWatch.Core.Detection;
 namespace SockWatch.ExporterBench;
 
 /// <summary>
-/// Our /metrics beside OpenTelemetry.Exporter.Prometheus.AspNetCore, same Meter, same polls
+/// Our /metrics (the direct path: poll → PollMetrics → MetricFamily → bytes) beside
+/// OpenTelemetry.Exporter.Prometheus.AspNetCore over SockWatchMeter's instruments, same polls
 /// (issue 15, item 4). Commands: compare (golden series and values, promtool, negotiation,
 /// gzip), prometheus (a real Prometheus scraping both), latency (scrape latency, CPU, allocation
 /// and RSS of one exporter alone at a 100,000-socket poll), churn (10,000 owners through both).
@@ -52,16 +53,14 @@ internal static class Program
         await using var host = await Host.StartAsync(Exporters.Both, cacheMilliseconds: 0).ConfigureAwait(false);
         using var http = Client(host);
 
-        Populations.PollFixture(Repo, host.Store, host.Pipeline);
+        Populations.PollFixture(Repo, host);
         var golden = await File.ReadAllTextAsync(Path.Combine(Repo, "tests", "fixtures", "exposition", "scrape-proc-metrics.txt")).ConfigureAwait(false);
         var ours004 = await TextAsync(http, "/metrics", accept: null).ConfigureAwait(false);
         Console.WriteLine($"## Golden: tests/fixtures/proc-metrics polled once by the daemon's poll step");
         Console.WriteLine($"ours (0.0.4) masked as ScrapeTests masks it equals tests/fixtures/exposition/scrape-proc-metrics.txt: {Mask(ours004) == golden}");
         await CompareBodiesAsync(http, options.Out, "fixture").ConfigureAwait(false);
 
-        host.Pipeline!.BeforePublish();
-        host.Store.Publish(Populations.Large(options.Sockets, Host.Caps));
-        host.Pipeline.AfterPublish();
+        host.Publish(Populations.Large(options.Sockets, Host.Caps));
         Console.WriteLine();
         Console.WriteLine($"## A synthetic {options.Sockets}-socket poll (every capped label over its cap)");
         await CompareBodiesAsync(http, options.Out, "large").ConfigureAwait(false);
@@ -107,7 +106,7 @@ internal static class Program
     private static async Task<int> PrometheusAsync(Options options)
     {
         await using var host = await Host.StartAsync(Exporters.Both, cacheMilliseconds: 0).ConfigureAwait(false);
-        Populations.PollFixture(Repo, host.Store, host.Pipeline);
+        Populations.PollFixture(Repo, host);
         var dir = Directory.CreateTempSubdirectory("exporter-bench-prom-");
         try
         {
@@ -205,13 +204,7 @@ internal static class Program
         _ = await LoopAsync(http, "/empty", Math.Min(50, options.Scrapes), publish: null).ConfigureAwait(false); // warm-up: every method is compiled at its first call
         var baseline = await LoopAsync(http, "/empty", options.Scrapes, publish: null).ConfigureAwait(false);
 
-        void Publish()
-        {
-            host.Pipeline?.RecordPoll(TimeSpan.FromMilliseconds(300));
-            host.Pipeline?.BeforePublish();
-            host.Store.Publish(poll);
-            host.Pipeline?.AfterPublish();
-        }
+        void Publish() => host.Publish(poll);
 
         _ = await LoopAsync(http, path, Math.Min(50, options.Scrapes), Publish).ConfigureAwait(false); // warm-up
         Settle();
@@ -220,7 +213,7 @@ internal static class Program
         Settle();
         var (rss, hwm) = Memory();
         Console.WriteLine($"body: {run.Bytes} bytes on the wire ({run.Encoding}), Content-Type {run.ContentType}");
-        Console.WriteLine($"publish (poll thread; ours collects and renders here): p50 {run.Publish.P(0.5):F3} ms, p99 {run.Publish.P(0.99):F3} ms");
+        Console.WriteLine($"publish (poll thread; ours builds the families and renders both gzipped bodies here, otel builds the families its instruments read and records the histogram): p50 {run.Publish.P(0.5):F3} ms, p99 {run.Publish.P(0.99):F3} ms");
         Console.WriteLine($"scrape latency (client): p50 {run.Scrape.P(0.5):F3} ms, p99 {run.Scrape.P(0.99):F3} ms, max {run.Scrape.P(1):F3} ms; baseline /empty p50 {baseline.Scrape.P(0.5):F3} ms, p99 {baseline.Scrape.P(0.99):F3} ms");
         Console.WriteLine($"CPU per cycle (process, /proc/self/stat): {run.CpuMs / options.Scrapes:F3} ms; less the /empty baseline {(run.CpuMs - baseline.CpuMs) / options.Scrapes:F3} ms; at one poll and one scrape per 15 s: {(run.CpuMs - baseline.CpuMs) / options.Scrapes / 15000 * 100:F4}% of a core");
         Console.WriteLine($"managed allocation per cycle: {run.Allocated / (double)options.Scrapes / 1024:F1} KiB; less the baseline {(run.Allocated - baseline.Allocated) / (double)options.Scrapes / 1024:F1} KiB; {run.Collections} collections during the loop, {run.Paused.TotalMilliseconds:F0} ms paused in all");
@@ -241,11 +234,7 @@ internal static class Program
         var done = 0;
         for (var poll = 0; poll < polls && deadline.Elapsed < TimeSpan.FromMinutes(5); poll++, done++)
         {
-            var result = Populations.Churn(tracker, poll, options.PerPoll, host.Pipeline!.Caps);
-            host.Pipeline.RecordPoll(TimeSpan.FromMilliseconds(3));
-            host.Pipeline.BeforePublish();
-            host.Store.Publish(result);
-            host.Pipeline.AfterPublish();
+            host.Publish(Populations.Churn(tracker, poll, options.PerPoll, host.Pipeline!.Caps));
             var ours = await TextAsync(http, "/metrics", null).ConfigureAwait(false);
             var theirs = await TextAsync(http, "/otel-metrics", null).ConfigureAwait(false);
             if (ours.Contains("otel_metric_overflow", StringComparison.Ordinal))
@@ -285,8 +274,8 @@ internal static class Program
         }
 
         Console.WriteLine($"## Churn: {done * options.PerPoll} distinct owners over {done} polls ({options.PerPoll} new a poll, each with an established and a close_wait socket)");
-        Console.WriteLine($"ours: polls with an otel_metric_overflow series {oursOverflow}; polls whose exported owners were not exactly the current ones {oursWrong}; owner-stream generations {host.Pipeline!.Generations}");
-        Console.WriteLine($"otel: polls with an otel_metric_overflow series {otelOverflow} (first at poll {firstOverflow?.ToString(CultureInfo.InvariantCulture) ?? "never"}); polls whose exported owners were not exactly the current ones {otelWrong} (first at poll {firstWrong?.ToString(CultureInfo.InvariantCulture) ?? "never"})");
+        Console.WriteLine($"ours: polls with an otel_metric_overflow series {oursOverflow}; polls whose exported owners were not exactly the current ones {oursWrong}; MeterProviders on its path: {(host.Pipeline!.Otlp is null ? "none" : "OTLP's")}");
+        Console.WriteLine($"otel: cardinality limit of sockwatch.tcp.owner_sockets {Host.CardinalityLimits["sockwatch.tcp.owner_sockets"]} (one provider for the life of the app); polls with an otel_metric_overflow series {otelOverflow} (first at poll {firstOverflow?.ToString(CultureInfo.InvariantCulture) ?? "never"}); polls whose exported owners were not exactly the current ones {otelWrong} (first at poll {firstWrong?.ToString(CultureInfo.InvariantCulture) ?? "never"})");
     }
 
     private static HashSet<string> Owners(string body) =>
@@ -426,7 +415,7 @@ internal static class Program
     private static string Mask(string body)
     {
         body = System.Text.RegularExpressions.Regex.Replace(body, "((?:dotnet_version|service_version|version))=\"[^\"]*\"", "$1=\"<version>\"");
-        return System.Text.RegularExpressions.Regex.Replace(body, @"^((?:sockwatch_poll_duration_seconds_\w+|sockwatch_last_poll_success_timestamp_seconds)(?:\{[^}]*\})?) \S+$", "$1 <varies>", System.Text.RegularExpressions.RegexOptions.Multiline);
+        return System.Text.RegularExpressions.Regex.Replace(body, @"^((?:sockwatch_poll_duration_seconds_\w+|sockwatch_poll_stage_duration_seconds|sockwatch_last_poll_success_timestamp_seconds)(?:\{[^}]*\})?) \S+$", "$1 <varies>", System.Text.RegularExpressions.RegexOptions.Multiline);
     }
 
     private static string FindRepo()
