@@ -1,6 +1,6 @@
 namespace SockWatch.Core;
 
-/// <summary>One row of the lifecycle table in design.md.</summary>
+/// <summary>One row of the lifecycle table (README.md, "The lifecycle"; copied in docs/design.md).</summary>
 /// <param name="State">The kernel state.</param>
 /// <param name="Name">The kernel's name, lower case (the contract name in JSON and metrics).</param>
 /// <param name="Phase">The lifecycle phase.</param>

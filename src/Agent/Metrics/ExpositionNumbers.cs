@@ -7,14 +7,14 @@ namespace SockWatch.Agent.Metrics;
 /// </summary>
 /// <remarks>
 /// <para>Both formats accept Go <c>ParseFloat</c> syntax plus <c>+Inf</c>, <c>-Inf</c>, <c>NaN</c>
-/// (reference §1.1 "Values"). .NET's own text for these is <c>Infinity</c>/<c>-Infinity</c> and an
+/// (docs/exposition.md, "Values"). .NET's own text for these is <c>Infinity</c>/<c>-Infinity</c> and an
 /// upper-case <c>E</c>, so digits are taken from the shortest round-trip form ("R") and laid out here.</para>
 /// <para>Sample values: plain decimal while the decimal exponent is in [-4, 21), so every integer up
 /// to 10^21 (and every count) prints without exponent noise (<c>1000000</c>, not <c>1e+06</c>);
 /// beyond that <c>1e+21</c>, <c>1.5e-07</c>, the exponent with a sign and at least two digits as Go writes it.</para>
 /// <para>Bucket bounds (<c>le</c>): OpenMetrics' canonical form, which is Go's <c>%g</c> (exponent when
 /// it is below -4 or at least 6) plus <c>.0</c> when there is neither a point nor an exponent:
-/// <c>0.1</c>, <c>1.0</c>, <c>10.0</c>, <c>1e-05</c>, <c>1e+06</c>, <c>+Inf</c> (reference §1.2 table).</para>
+/// <c>0.1</c>, <c>1.0</c>, <c>10.0</c>, <c>1e-05</c>, <c>1e+06</c>, <c>+Inf</c> (docs/exposition.md, "Bucket bounds").</para>
 /// </remarks>
 internal static class ExpositionNumbers
 {

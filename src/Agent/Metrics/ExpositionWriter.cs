@@ -136,7 +136,7 @@ internal sealed class ExpositionWriter : IDisposable
 
     /// <summary>
     /// UTF-16 to UTF-8. A lone surrogate (invalid UTF-16, so no UTF-8 for it) becomes U+FFFD:
-    /// Prometheus 2.42 fails the whole scrape on invalid UTF-8 (reference §1.1).
+    /// Prometheus 2.42 fails the whole scrape on invalid UTF-8 (docs/exposition.md, "Invalid UTF-8").
     /// </summary>
     private void Utf8Run(ReadOnlySpan<char> run)
     {

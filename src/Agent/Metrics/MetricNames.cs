@@ -7,7 +7,7 @@ namespace SockWatch.Agent.Metrics;
 /// so a bad one is a programming error and throws <see cref="ArgumentException"/> at once.
 /// </summary>
 /// <remarks>
-/// The grammar is the one both text formats share (reference §1.1 "Names"): metric names
+/// The grammar is the one both text formats share (docs/exposition.md, "Names"): metric names
 /// <c>[a-zA-Z_:][a-zA-Z0-9_:]*</c>, label names <c>[a-zA-Z_][a-zA-Z0-9_]*</c>. We are stricter
 /// where the specs reserve things: no colon (recording rules only), no leading <c>_</c> on a
 /// family (OpenMetrics reserves it), no <c>__</c> label prefix. Quoted UTF-8 names
@@ -15,7 +15,7 @@ namespace SockWatch.Agent.Metrics;
 /// </remarks>
 internal static class MetricNames
 {
-    /// <summary>Suffixes the formats add to samples; a family name must not end with one (§2.1).</summary>
+    /// <summary>Suffixes the formats add to samples; a family name must not end with one (docs/exposition.md, "Reserved suffixes").</summary>
     private static readonly string[] ReservedSuffixes = ["_total", "_bucket", "_sum", "_count", "_created"];
 
     public static void ValidateFamilyName(string name, MetricType type)

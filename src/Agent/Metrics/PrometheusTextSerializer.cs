@@ -17,37 +17,38 @@ internal enum ExpositionFormat
 /// one of them from a request's Accept header. Knows nothing of OpenTelemetry.
 /// </summary>
 /// <remarks>
-/// What the two formats do differently, as found in the reference (prometheus-otel-systemd-grafana.md
-/// §1.1 "Counters in 0.0.4" and §1.2's table) and done here:
+/// What the two formats do differently, each in its section of docs/exposition.md, and what is
+/// done here:
 /// <list type="bullet">
-/// <item>Counters. 0.0.4: HELP and TYPE carry the sample name, <c>_total</c> included
+/// <item>Counters (docs/exposition.md, "Counters"). 0.0.4: HELP and TYPE carry the sample name, <c>_total</c> included
 /// (<c># TYPE sockwatch_poll_errors_total counter</c>). OpenMetrics: TYPE, UNIT and HELP carry the
 /// family name without <c>_total</c> (<c># TYPE sockwatch_poll_errors counter</c>). In both the
 /// samples are <c>sockwatch_poll_errors_total</c>. No <c>_created</c> series: it is a SHOULD, the
-/// model has no creation time, and Prometheus 2.x would ingest it as an extra series (§1.2).</item>
+/// model has no creation time, and Prometheus 2.x would ingest it as an extra series
+/// (docs/exposition.md, "Created series").</item>
 /// <item>Info. OpenMetrics: <c># TYPE x info</c> and samples <c>x_info{…} 1</c>. 0.0.4 has no
-/// info type: <c># TYPE x_info gauge</c>, the same samples (§1.2, §2.1 "Info pattern").</item>
+/// info type: <c># TYPE x_info gauge</c>, the same samples (docs/exposition.md, "Info and unknown").</item>
 /// <item>Unknown: <c>untyped</c> in 0.0.4, <c>unknown</c> in OpenMetrics.</item>
-/// <item>Metadata order: OpenMetrics TYPE, UNIT, HELP (its SHOULD); 0.0.4 HELP then TYPE, as
+/// <item>Metadata order (docs/exposition.md, "Metadata"): OpenMetrics TYPE, UNIT, HELP (its SHOULD); 0.0.4 HELP then TYPE, as
 /// everyone writes it. <c># UNIT</c> only in OpenMetrics, only when the family has a unit.
 /// A family with empty help gets no HELP line in either format.</item>
 /// <item>HELP escaping: 0.0.4 escapes backslash and line feed only; OpenMetrics escapes like a
 /// label value: backslash, double quote, line feed. Label values: those three in both.</item>
-/// <item>End: 0.0.4 ends with the last line's line feed; OpenMetrics with <c># EOF</c> and a line feed.</item>
+/// <item>End (docs/exposition.md, "End of body"): 0.0.4 ends with the last line's line feed; OpenMetrics with <c># EOF</c> and a line feed.</item>
 /// <item>Bucket bounds: OpenMetrics requires the canonical float form (<c>1.0</c>, <c>0.1</c>,
 /// <c>1e-05</c>, <c>+Inf</c>). 0.0.4 leaves it free; we write the same canonical form there too,
 /// so <c>le</c> is one string whichever format is scraped and whichever Prometheus (3.x normalizes
-/// 0.0.4's <c>le="1"</c> to <c>"1.0"</c>, §1.1 "Histogram").</item>
+/// 0.0.4's <c>le="1"</c> to <c>"1.0"</c>; docs/exposition.md, "Bucket bounds").</item>
 /// </list>
 /// Both: UTF-8 without BOM, LF line ends, no timestamps, families in the order given, samples in
 /// the order given, labels in the order given.
 /// </remarks>
 internal static class PrometheusTextSerializer
 {
-    /// <summary>The Content-Type of the 0.0.4 text format, exactly as client_golang sends it (§1.1).</summary>
+    /// <summary>The Content-Type of the 0.0.4 text format, exactly as client_golang sends it (docs/exposition.md, "Content types").</summary>
     public const string ContentType004 = "text/plain; version=0.0.4; charset=utf-8";
 
-    /// <summary>The Content-Type of OpenMetrics 1.0.0 text (§1.2).</summary>
+    /// <summary>The Content-Type of OpenMetrics 1.0.0 text (docs/exposition.md, "Content types").</summary>
     public const string ContentTypeOpenMetrics100 = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
     /// <summary>
@@ -84,7 +85,7 @@ internal static class PrometheusTextSerializer
     /// <summary>
     /// Chooses the format for an Accept header: the acceptable one with the highest q-value.
     /// OpenMetrics only on an explicit <c>application/openmetrics-text</c> with <c>version=1.0.0</c>
-    /// (client_golang reads an unversioned one as 0.0.1, §1.3); 0.0.4 for <c>text/plain</c> without
+    /// (client_golang reads an unversioned one as 0.0.1; docs/exposition.md, "Negotiation"); 0.0.4 for <c>text/plain</c> without
     /// a version or with 0.0.4, <c>text/*</c> and <c>*/*</c>. On equal q an explicit media type beats a
     /// wildcard, then the first listed wins. Anything else, a missing header or garbage: 0.0.4.
     /// Other parameters (<c>escaping=</c>, <c>charset=</c>) are ignored: SockWatch's names are legacy-safe.
@@ -218,7 +219,7 @@ internal static class PrometheusTextSerializer
             return;
         }
 
-        // 0.0.4: metadata carries the name the samples have (counters with _total, §1.1).
+        // 0.0.4: metadata carries the name the samples have (counters with _total; docs/exposition.md, "Counters").
         var metaName = SampleName(family);
         WriteHelp(w, metaName, family.Help, escapeQuote: false);
         w.Ascii("# TYPE "u8);

@@ -5,7 +5,8 @@ namespace SockWatch.Agent.Output;
 
 /// <summary>
 /// `--format json`: an array with one object per socket, one object per line, streamed (the
-/// whole document is never held in memory). Field names are the contract in design.md.
+/// whole document is never held in memory). Field names are a contract: the JSON fields of
+/// README.md, "sockwatch snapshot".
 /// </summary>
 internal static class SnapshotJsonWriter
 {

@@ -8,9 +8,9 @@ public sealed class ExpositionNegotiationTests
     private const string OpenMetrics = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
     [Theory]
-    // Prometheus 2.42's scrape Accept header (reference §1.3).
+    // Prometheus 2.42's scrape Accept header (docs/exposition.md, "Negotiation").
     [InlineData("application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1", OpenMetrics)]
-    // Prometheus 3.x default (reference §1.3): escaping= is ignored.
+    // Prometheus 3.x default (docs/exposition.md, "Negotiation"): escaping= is ignored.
     [InlineData("application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.6,application/openmetrics-text;version=0.0.1;q=0.5,text/plain;version=1.0.0;escaping=allow-utf-8;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2", OpenMetrics)]
     // A browser.
     [InlineData("text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8", Text004)]
