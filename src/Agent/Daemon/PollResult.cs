@@ -126,7 +126,7 @@ internal sealed class PollResultStore(Metrics.MetricsPipeline? metrics = null, T
             latest.Reads.Dumped,
             latest.Reads.Carried,
             latest.Reads.Empty,
-            [.. latest.Stages.Select(s => new Metrics.StageFigure(s.Stage.ToString().ToLowerInvariant(), s.Duration.TotalSeconds, s.Success))]);
+            [.. latest.Stages.Select(s => new Metrics.StageFigure(Polling.PollStages.NameOf(s.Stage), s.Duration.TotalSeconds, s.Success))]);
         return new Metrics.MetricsState(version, poll, ErrorCounts(), MalformedCounts(), _durations.Snapshot(), _closeWaitLeakAfter);
     }
 }

@@ -220,8 +220,15 @@ internal sealed partial class PollPipeline : IDisposable
         return _table;
     }
 
-    private void Done(List<StageReport> stages, PollStage stage, long started, bool success) =>
+    private void Done(List<StageReport> stages, PollStage stage, long started, bool success)
+    {
+        if (success)
+        {
+            _failing.Remove(stage); // failing again later is worth a line again
+        }
+
         Add(stages, new StageReport(stage, Stopwatch.GetElapsedTime(started), success));
+    }
 
     private void Add(List<StageReport> stages, StageReport report)
     {

@@ -88,6 +88,22 @@ public sealed class PollPipelineTests
     }
 
     [Fact]
+    public void A_stage_that_fails_again_after_recovering_is_logged_again()
+    {
+        var logger = new ListLogger();
+        var calls = 0;
+        var namespaces = new NamespaceCollector(NamespaceSelection.Self, CollectorKind.Proc, Options.ProcRoot, logger);
+        var resolver = new Collectors.Ownership.OwnerResolver(Options.ProcRoot, logger);
+        using var pipeline = new PollPipeline(PollSettings.For(Options, NamespaceSelection.Self), logger, namespaces, (table, segments) =>
+            ++calls is 1 or 2 or 4 ? throw new IOException("scan " + calls) : resolver.Resolve(table, segments));
+
+        var owners = Enumerable.Range(0, 4).Select(i => pipeline.Run(DateTimeOffset.UnixEpoch.AddSeconds(15 * i)).Stages.Single(s => s.Stage == PollStage.Owners).Success).ToList();
+
+        Assert.Equal([false, false, true, false], owners);
+        Assert.Equal(["scan 1", "scan 4"], logger.Lines.Where(l => l.Contains("owners stage", StringComparison.Ordinal)).Select(l => l.Contains("scan 1", StringComparison.Ordinal) ? "scan 1" : "scan 4"));
+    }
+
+    [Fact]
     public void The_daemon_publishes_the_counts_of_a_poll_whose_owner_scan_failed()
     {
         using var metrics = new MetricsPipeline(Options, NullLogger<MetricsPipeline>.Instance);
