@@ -84,6 +84,7 @@ internal static partial class RunCommand
         if (MemoryReport.Enabled(Environment.GetEnvironmentVariable))
         {
             builder.Logging.AddFilter(typeof(MemoryReport).FullName, LogLevel.Debug);
+            builder.Logging.AddFilter(typeof(PollLoop).FullName, LogLevel.Debug);
             builder.Services.AddHostedService<MemoryReport>();
         }
 

@@ -36,7 +36,15 @@ internal sealed partial class PollLoop(SockWatchOptions options, PollResultStore
         do
         {
             PollOnce(pipeline);
+            var cpu = Environment.CpuUsage.TotalTime;
+            var released = Stopwatch.GetTimestamp();
             ReleaseBetweenPolls(pipeline);
+            if (logger.IsEnabled(LogLevel.Debug))
+            {
+                var releasedMs = Stopwatch.GetElapsedTime(released).TotalMilliseconds;
+                var releasedCpu = Environment.CpuUsage.TotalTime - cpu;
+                LogReleased(logger, releasedMs, releasedCpu.TotalMilliseconds);
+            }
         }
         while (await WaitForNextTick(timer, stoppingToken).ConfigureAwait(false));
 
@@ -82,9 +90,14 @@ internal sealed partial class PollLoop(SockWatchOptions options, PollResultStore
         try
         {
             var at = time.GetUtcNow();
+            var cpu = Environment.CpuUsage.TotalTime;
             var poll = pipeline.Run(at);
+            var ran = Stopwatch.GetTimestamp();
+            var cpuRan = Environment.CpuUsage.TotalTime;
             var findings = poll.Findings;
             var view = Metrics.PollMetrics.Build(poll, options.CloseWaitLeakAfter, metrics.Caps);
+            var built = Stopwatch.GetTimestamp();
+            var cpuBuilt = Environment.CpuUsage.TotalTime;
             var duration = Stopwatch.GetElapsedTime(started);
             var counts = poll.Table.CountByState();
             store.Publish(new PollResult(
@@ -93,6 +106,14 @@ internal sealed partial class PollLoop(SockWatchOptions options, PollResultStore
                 Reads = new(poll.Collection.Count(NamespaceRead.Dumped), poll.Collection.Count(NamespaceRead.Carried), poll.Collection.Count(NamespaceRead.Empty)),
                 Stages = poll.Stages,
             });
+            if (logger.IsEnabled(LogLevel.Debug))
+            {
+                var pipelineMs = Stopwatch.GetElapsedTime(started, ran).TotalMilliseconds;
+                var buildMs = Stopwatch.GetElapsedTime(ran, built).TotalMilliseconds;
+                var publishMs = Stopwatch.GetElapsedTime(built).TotalMilliseconds;
+                var publishCpu = Environment.CpuUsage.TotalTime - cpuBuilt;
+                LogPollCost(logger, pipelineMs, (cpuRan - cpu).TotalMilliseconds, buildMs, (cpuBuilt - cpuRan).TotalMilliseconds, publishMs, publishCpu.TotalMilliseconds);
+            }
             Report(findings);
             LogPolled(logger, poll.Count, counts[(int)TcpState.CloseWait], counts[(int)TcpState.TimeWait], findings.Count, duration.TotalMilliseconds);
             if (duration > options.PollInterval)
@@ -158,6 +179,12 @@ internal sealed partial class PollLoop(SockWatchOptions options, PollResultStore
 
     [LoggerMessage(EventId = 3008, Level = LogLevel.Error, Message = "poll failed unexpectedly ({Type}: {Message}); counted as a failed poll, the last good result stays")]
     private static partial void LogPollCrashed(ILogger logger, string type, string message);
+
+    [LoggerMessage(EventId = 3009, Level = LogLevel.Debug, Message = "poll cost, wall / process CPU: pipeline {PipelineMs:0.0} / {PipelineCpuMs:0.0} ms, metrics view {BuildMs:0.0} / {BuildCpuMs:0.0} ms, publish {PublishMs:0.0} / {PublishCpuMs:0.0} ms")]
+    private static partial void LogPollCost(ILogger logger, double pipelineMs, double pipelineCpuMs, double buildMs, double buildCpuMs, double publishMs, double publishCpuMs);
+
+    [LoggerMessage(EventId = 3011, Level = LogLevel.Debug, Message = "released between polls in {Milliseconds:0.0} ms, process CPU {CpuMs:0.0} ms")]
+    private static partial void LogReleased(ILogger logger, double milliseconds, double cpuMs);
 
     [LoggerMessage(EventId = 3007, Level = LogLevel.Information, Message = "stopping after {Polls} polls")]
     private static partial void LogStopping(ILogger logger, long polls);
