@@ -171,7 +171,7 @@ internal sealed class Host : IAsyncDisposable
     private static MeterProvider BuildOtel(int cacheMilliseconds)
     {
         var builder = Sdk.CreateMeterProviderBuilder()
-            .SetResourceBuilder(ResourceBuilder.CreateEmpty().AddService(MetricCatalog.MeterName, serviceVersion: SockWatch.Agent.Program.Version, autoGenerateServiceInstanceId: false))
+            .SetResourceBuilder(ResourceBuilder.CreateEmpty().AddService(MetricCatalog.MeterName, serviceVersion: SockWatch.Agent.Configuration.BuildInfo.Version, autoGenerateServiceInstanceId: false))
             .AddMeter(MetricCatalog.MeterName)
             .AddView(MetricCatalog.Get("sockwatch_poll_duration_seconds").Instrument!, new ExplicitBucketHistogramConfiguration { Boundaries = [.. PollDurationHistogram.Bounds] });
         foreach (var (name, limit) in CardinalityLimits)
