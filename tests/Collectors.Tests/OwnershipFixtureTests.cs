@@ -35,6 +35,32 @@ public class OwnershipFixtureTests
     }
 
     [Fact]
+    public void The_walk_of_proc_done_first_and_apart_gives_the_same_owners_as_one_resolve()
+    {
+        var root = Repo.Fixture("proc-owners");
+        var (table, together, _) = Resolve(root);
+        var resolver = new OwnerResolver(root, NullLogger.Instance, Path.Combine(root, "passwd"));
+
+        resolver.Prepare(); // as a poll runs it, beside its dump
+        var apart = resolver.Resolve(table);
+
+        Assert.Equal(together.Owners, apart.Owners);
+        Assert.Equal(together.Reasons, apart.Reasons);
+        Assert.Equal(together.Stats, apart.Stats);
+        Assert.Equal(together.Owners, resolver.Resolve(table).Owners); // and the next resolve walks again by itself
+    }
+
+    [Fact]
+    public void Placing_sockets_without_a_walk_first_is_a_programming_error()
+    {
+        var scanner = new ProcessScanner(Repo.Fixture("proc-owners"));
+        Assert.Throws<InvalidOperationException>(() => scanner.Place(new SocketTable()));
+        scanner.Refresh();
+        scanner.Place(new SocketTable());
+        Assert.Throws<InvalidOperationException>(() => scanner.Place(new SocketTable()));
+    }
+
+    [Fact]
     public void Descriptors_name_pid_process_user_and_uid()
     {
         var (table, owners, _) = Resolve(Repo.Fixture("proc-owners"));

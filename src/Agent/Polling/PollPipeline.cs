@@ -24,6 +24,9 @@ internal sealed partial class PollPipeline : IDisposable
     private readonly ILogger _logger;
     private readonly NamespaceCollector _namespaces;
     private readonly Func<SocketTable, IReadOnlyList<(int Start, int Count)>, SocketOwnership>? _resolveOwners;
+
+    /// <summary>The owner scan's walk of /proc, which needs no table: run beside the dump.</summary>
+    private readonly Action? _prepareOwners;
     private readonly DescriptorUsageReader _descriptors;
     private readonly LifecycleTracking? _tracking;
     private readonly HashSet<PollStage> _failing = [];
@@ -52,9 +55,15 @@ internal sealed partial class PollPipeline : IDisposable
         _settings = settings;
         _logger = logger;
         _namespaces = namespaces;
-        if (settings.Owners)
+        if (settings.Owners && resolveOwners is null)
         {
-            _resolveOwners = resolveOwners ?? new OwnerResolver(settings.ProcRoot, logger).Resolve;
+            var resolver = new OwnerResolver(settings.ProcRoot, logger);
+            _resolveOwners = resolver.Resolve;
+            _prepareOwners = resolver.Prepare;
+        }
+        else if (settings.Owners)
+        {
+            _resolveOwners = resolveOwners;
         }
 
         _descriptors = new DescriptorUsageReader(settings.ProcRoot);
@@ -90,6 +99,10 @@ internal sealed partial class PollPipeline : IDisposable
             watched = [NamespaceDiscovery.SelfOnly(_settings.ProcRoot)];
         }
 
+        // The owners' walk of /proc needs no table: it runs on another thread while this one
+        // dumps, so a poll's wall time is the longer of the two, not their sum (the kernel's
+        // work for the dump and the readlinks of /proc/PID/fd use a core each).
+        var ownersWalk = _prepareOwners is { } prepare ? Task.Run(() => Timed(prepare)) : null;
         started = Stopwatch.GetTimestamp();
         var table = TableFor();
         NamespaceCollection collection;
@@ -100,6 +113,16 @@ internal sealed partial class PollPipeline : IDisposable
         catch (CollectorException)
         {
             Add(stages, new StageReport(PollStage.Dump, Stopwatch.GetElapsedTime(started), false));
+            // The walk must not outlive the poll: the next one walks again with the same scanner.
+            try
+            {
+                ownersWalk?.Wait();
+            }
+            catch (AggregateException)
+            {
+                // the poll fails for its dump; the walk's own failure adds nothing
+            }
+
             throw;
         }
 
@@ -112,17 +135,26 @@ internal sealed partial class PollPipeline : IDisposable
         if (_resolveOwners is not null)
         {
             started = Stopwatch.GetTimestamp();
+            var walked = TimeSpan.Zero;
             try
             {
+                if (ownersWalk is not null)
+                {
+                    // The stage's time is the walk's own plus what follows it here, whether the
+                    // walk ended during the dump or after.
+                    (walked, var walkEnded) = ownersWalk.GetAwaiter().GetResult();
+                    started = Math.Max(started, walkEnded);
+                }
+
                 ownership = _resolveOwners(table, [.. collection.Segments.Select(s => (s.Start, s.Count))]);
                 ReadDescriptorUse(table, ownership, descriptors);
-                Done(stages, PollStage.Owners, started, true);
+                Done(stages, PollStage.Owners, started, true, walked);
             }
             catch (Exception e) when (e is not OutOfMemoryException)
             {
                 // The counts stand without owners: every socket is reported unowned this poll.
                 ownership = null;
-                Failed(stages, PollStage.Owners, started, e);
+                Failed(stages, PollStage.Owners, started, e, walked);
             }
         }
 
@@ -220,14 +252,28 @@ internal sealed partial class PollPipeline : IDisposable
         return _table;
     }
 
-    private void Done(List<StageReport> stages, PollStage stage, long started, bool success)
+    /// <param name="stages">The poll's reports so far.</param>
+    /// <param name="stage">The stage that ended.</param>
+    /// <param name="started">When it started on this thread.</param>
+    /// <param name="success">Whether it succeeded.</param>
+    /// <param name="besides">Time it spent on another thread beside an earlier stage (the owners' walk of /proc during the dump): the stage's duration is its work, not only its wait.</param>
+    private void Done(List<StageReport> stages, PollStage stage, long started, bool success, TimeSpan besides = default)
     {
         if (success)
         {
             _failing.Remove(stage); // failing again later is worth a line again
         }
 
-        Add(stages, new StageReport(stage, Stopwatch.GetElapsedTime(started), success));
+        Add(stages, new StageReport(stage, besides + Stopwatch.GetElapsedTime(started), success));
+    }
+
+    /// <summary>Runs <paramref name="work"/>: how long it took, and when it ended.</summary>
+    private static (TimeSpan Took, long Ended) Timed(Action work)
+    {
+        var started = Stopwatch.GetTimestamp();
+        work();
+        var ended = Stopwatch.GetTimestamp();
+        return (Stopwatch.GetElapsedTime(started, ended), ended);
     }
 
     private void Add(List<StageReport> stages, StageReport report)
@@ -236,9 +282,9 @@ internal sealed partial class PollPipeline : IDisposable
         StageEnded?.Invoke(report);
     }
 
-    private void Failed(List<StageReport> stages, PollStage stage, long started, Exception e)
+    private void Failed(List<StageReport> stages, PollStage stage, long started, Exception e, TimeSpan besides = default)
     {
-        Done(stages, stage, started, false);
+        Done(stages, stage, started, false, besides);
         // One line when a stage starts failing, not one every poll while it goes on failing.
         if (_failing.Add(stage))
         {

@@ -61,6 +61,7 @@ public sealed partial class OwnerResolver
     private readonly ProcessScanner _scanner;
     private readonly CgroupIdMap? _cgroups;
     private readonly Dictionary<ulong, string?> _unitOfCgroup = [];
+    private bool _prepared;
 
     public OwnerResolver(string procRoot, ILogger logger, string passwdPath = "/etc/passwd")
     {
@@ -78,6 +79,18 @@ public sealed partial class OwnerResolver
     public SocketOwnership Resolve(SocketTable table) => Resolve(table, null);
 
     /// <summary>
+    /// The part of the next <see cref="Resolve(SocketTable, IReadOnlyList{ValueTuple{int, int}})"/>
+    /// that needs no table: the walk of /proc and the descriptors of new and changed processes.
+    /// A poll runs it beside its dump, on another thread, and then resolves.
+    /// </summary>
+    /// <exception cref="CollectorException">/proc cannot be listed.</exception>
+    public void Prepare()
+    {
+        _scanner.Refresh();
+        _prepared = true;
+    }
+
+    /// <summary>
     /// Owners of every socket of <paramref name="table"/>. Descriptors and processes are
     /// host-wide (a socket's inode is unique across network namespaces), so one scan serves every
     /// namespace; listener attribution stays within each <paramref name="segments"/> entry (the
@@ -86,7 +99,8 @@ public sealed partial class OwnerResolver
     public SocketOwnership Resolve(SocketTable table, IReadOnlyList<(int Start, int Count)>? segments)
     {
         ArgumentNullException.ThrowIfNull(table);
-        var stats = _scanner.Scan(table);
+        var stats = _prepared ? _scanner.Place(table) : _scanner.Scan(table);
+        _prepared = false;
         var records = table.Records;
         var owners = new SocketOwner?[records.Length];
         var via = new OwnerVia[records.Length];

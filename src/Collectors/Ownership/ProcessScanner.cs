@@ -57,6 +57,7 @@ public sealed unsafe class ProcessScanner
     private readonly HashSet<ulong> _unplaceable = [];
     private readonly byte[] _file = new byte[FileBuffer];
     private uint _generation;
+    private Pass1? _refreshed;
 
     public ProcessScanner(string procRoot = "/proc", string passwdPath = "/etc/passwd")
     {
@@ -91,7 +92,18 @@ public sealed unsafe class ProcessScanner
     /// <summary>Brings the inode map up to date for the sockets in <paramref name="table"/>.</summary>
     public OwnerScanStats Scan(SocketTable table)
     {
-        ArgumentNullException.ThrowIfNull(table);
+        Refresh();
+        return Place(table);
+    }
+
+    /// <summary>
+    /// Pass 1 of <see cref="Scan"/>, which needs no socket table: every pid in /proc visited, new
+    /// and changed processes' descriptors listed, exited processes forgotten. A poll can run it
+    /// beside its dump (the kernel's work on another core) and then call <see cref="Place"/>.
+    /// </summary>
+    /// <exception cref="CollectorException">/proc cannot be listed.</exception>
+    public void Refresh()
+    {
         var generation = ++_generation;
         int processes = 0, fresh = 0, rescanned = 0, vanished = 0, reused = 0, descriptors = 0;
         Span<byte> path = stackalloc byte[ProcPath.MaxPath];
@@ -149,9 +161,26 @@ public sealed unsafe class ProcessScanner
             }
         }
 
-        // Pass 2: sockets still unplaced may belong to a known process that swapped one
-        // descriptor for another (same count). List the others once; what is still unplaced
-        // after that is remembered, so it does not cost a full listing every poll.
+        _refreshed = new Pass1(generation, processes, fresh, rescanned, vanished, reused, descriptors);
+    }
+
+    /// <summary>
+    /// Pass 2 of <see cref="Scan"/>, after <see cref="Refresh"/>: sockets of <paramref name="table"/>
+    /// still unplaced may belong to a known process that swapped one descriptor for another (same
+    /// count). The others are listed once; what is still unplaced after that is remembered, so it
+    /// does not cost a full listing every poll.
+    /// </summary>
+    public OwnerScanStats Place(SocketTable table)
+    {
+        ArgumentNullException.ThrowIfNull(table);
+        if (_refreshed is not { } pass1 || pass1.Generation != _generation)
+        {
+            throw new InvalidOperationException("Place follows Refresh, once per scan.");
+        }
+
+        _refreshed = null;
+        var (generation, processes, fresh, rescanned, vanished, reused, descriptors) = pass1;
+        Span<byte> path = stackalloc byte[ProcPath.MaxPath];
         var unplaced = CountUnplaced(table, rememberUnplaceable: false);
         var forUnplaced = 0;
         if (unplaced > 0)
@@ -459,4 +488,8 @@ public sealed unsafe class ProcessScanner
 
         return unplaced;
     }
+
+    /// <summary>What <see cref="Refresh"/> counted, for the stats <see cref="Place"/> returns.</summary>
+    private readonly record struct Pass1(uint Generation, int Processes, int Fresh, int Rescanned, int Vanished, int Reused, int Descriptors);
+
 }
