@@ -4,16 +4,18 @@ using System.Text;
 
 namespace SockWatch.Agent.Daemon;
 
+/// <summary>The notifier when there is one (DI cannot hold a null service).</summary>
+internal sealed record SystemdConnection(SystemdNotifier? Notifier);
+
 /// <summary>
-/// The sd_notify protocol, ours (the hosting package for it is not available): one datagram per
+/// The sd_notify protocol, ours: Microsoft.Extensions.Hosting.Systemd's lifetime says READY=1
+/// when the host has started, and SockWatch is ready only once its first poll succeeded; its
+/// STATUS= and WATCHDOG=1 follow the polls too (<see cref="SystemdService"/>). One datagram per
 /// message to the AF_UNIX socket named by NOTIFY_SOCKET, newline-separated KEY=VALUE
 /// assignments. A name starting with '@' is a Linux abstract socket. Without NOTIFY_SOCKET
 /// (not under systemd, or not Type=notify) there is no notifier at all. Send errors are
 /// ignored, as the protocol intends: they only say the message was not queued.
 /// </summary>
-/// <summary>The notifier when there is one (DI cannot hold a null service).</summary>
-internal sealed record SystemdConnection(SystemdNotifier? Notifier);
-
 internal sealed class SystemdNotifier : IDisposable
 {
     private readonly Socket _socket;
