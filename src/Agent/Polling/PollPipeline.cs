@@ -110,10 +110,11 @@ internal sealed partial class PollPipeline : IDisposable
         {
             collection = _namespaces.Collect(table, watched, _settings.Request, _settings.Facts);
         }
-        catch (CollectorException)
+        catch (Exception e) when (e is not OutOfMemoryException)
         {
             Add(stages, new StageReport(PollStage.Dump, Stopwatch.GetElapsedTime(started), false));
-            // The walk must not outlive the poll: the next one walks again with the same scanner.
+            // Whatever failed the dump, the walk must not outlive the poll: the next one walks
+            // again with the same scanner.
             try
             {
                 ownersWalk?.Wait();
