@@ -36,13 +36,13 @@ internal sealed partial class PollLoop(SockWatchOptions options, PollResultStore
         do
         {
             PollOnce(pipeline);
-            var cpu = Environment.CpuUsage.TotalTime;
+            var cpu = CpuIfDebug();
             var released = Stopwatch.GetTimestamp();
             ReleaseBetweenPolls(pipeline);
             if (logger.IsEnabled(LogLevel.Debug))
             {
                 var releasedMs = Stopwatch.GetElapsedTime(released).TotalMilliseconds;
-                var releasedCpu = Environment.CpuUsage.TotalTime - cpu;
+                var releasedCpu = CpuIfDebug() - cpu;
                 LogReleased(logger, releasedMs, releasedCpu.TotalMilliseconds);
             }
         }
@@ -90,14 +90,14 @@ internal sealed partial class PollLoop(SockWatchOptions options, PollResultStore
         try
         {
             var at = time.GetUtcNow();
-            var cpu = Environment.CpuUsage.TotalTime;
+            var cpu = CpuIfDebug();
             var poll = pipeline.Run(at);
             var ran = Stopwatch.GetTimestamp();
-            var cpuRan = Environment.CpuUsage.TotalTime;
+            var cpuRan = CpuIfDebug();
             var findings = poll.Findings;
             var view = Metrics.PollMetrics.Build(poll, options.CloseWaitLeakAfter, metrics.Caps);
             var built = Stopwatch.GetTimestamp();
-            var cpuBuilt = Environment.CpuUsage.TotalTime;
+            var cpuBuilt = CpuIfDebug();
             var duration = Stopwatch.GetElapsedTime(started);
             var counts = poll.Table.CountByState();
             store.Publish(new PollResult(
@@ -111,9 +111,10 @@ internal sealed partial class PollLoop(SockWatchOptions options, PollResultStore
                 var pipelineMs = Stopwatch.GetElapsedTime(started, ran).TotalMilliseconds;
                 var buildMs = Stopwatch.GetElapsedTime(ran, built).TotalMilliseconds;
                 var publishMs = Stopwatch.GetElapsedTime(built).TotalMilliseconds;
-                var publishCpu = Environment.CpuUsage.TotalTime - cpuBuilt;
+                var publishCpu = CpuIfDebug() - cpuBuilt;
                 LogPollCost(logger, pipelineMs, (cpuRan - cpu).TotalMilliseconds, buildMs, (cpuBuilt - cpuRan).TotalMilliseconds, publishMs, publishCpu.TotalMilliseconds);
             }
+
             Report(findings);
             LogPolled(logger, poll.Count, counts[(int)TcpState.CloseWait], counts[(int)TcpState.TimeWait], findings.Count, duration.TotalMilliseconds);
             if (duration > options.PollInterval)
@@ -132,6 +133,9 @@ internal sealed partial class PollLoop(SockWatchOptions options, PollResultStore
             LogPollCrashed(logger, e.GetType().Name, e.Message);
         }
     }
+
+    /// <summary>The process's CPU time (a getrusage), read only when the Debug cost lines will be written.</summary>
+    private TimeSpan CpuIfDebug() => logger.IsEnabled(LogLevel.Debug) ? Environment.CpuUsage.TotalTime : TimeSpan.Zero;
 
     private void Report(IReadOnlyList<Finding> findings)
     {
