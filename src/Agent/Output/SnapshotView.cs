@@ -60,25 +60,10 @@ internal sealed class SnapshotView
             netns.AsSpan(ns.Segment.Start, ns.Count).Fill(ns.Namespace.Name);
         }
 
-        if (!poll.HasOwners)
-        {
-            return new(poll.Table.AsMemory(), null, null, null, poll.Stats, null, null, netns, poll.Namespaces.Count);
-        }
-
-        var owners = new SocketOwner?[count];
-        var via = new OwnerVia[count];
-        var reasons = new UnownedReason[count];
-        var units = new string?[count];
-        for (var i = 0; i < count; i++)
-        {
-            var socket = poll[i];
-            owners[i] = socket.Owner;
-            via[i] = socket.Via;
-            reasons[i] = socket.Unowned;
-            units[i] = socket.CgroupUnit;
-        }
-
-        return new(poll.Table.AsMemory(), owners, via, reasons, poll.Stats, poll.OwnerStats, units, netns, poll.Namespaces.Count);
+        // The poll's own arrays, parallel to its table: a snapshot prints them once, no copy.
+        return poll.OwnersOfTable is { } o
+            ? new(poll.Table.AsMemory(), o.Of, o.Via, o.Reasons, poll.Stats, o.Stats, o.CgroupUnits, netns, poll.Namespaces.Count)
+            : new(poll.Table.AsMemory(), null, null, null, poll.Stats, null, null, netns, poll.Namespaces.Count);
     }
 
     /// <summary>Only the sockets whose owner matches <paramref name="name"/> (see <see cref="Matches"/>).</summary>

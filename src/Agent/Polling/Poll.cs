@@ -62,6 +62,9 @@ internal sealed class Poll
     /// <summary>Whether owners were resolved (asked for, and the owners stage succeeded).</summary>
     public bool HasOwners => _owners is not null;
 
+    /// <summary>The owners as arrays parallel to the table, for readers that take them whole; null without owners.</summary>
+    internal Owners? OwnersOfTable => _owners;
+
     /// <summary>The owner scan's figures; null without owners.</summary>
     public OwnerScanStats? OwnerStats => _owners?.Stats;
 
