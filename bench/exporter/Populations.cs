@@ -52,19 +52,8 @@ internal static class Populations
     /// <summary>Poll <paramref name="poll"/> of the churn, as OwnerChurnTests makes it: <paramref name="perPoll"/> owners never seen before, one established and one close_wait socket each.</summary>
     public static PollResult Churn(SocketTracker tracker, int poll, int perPoll, SeriesCaps caps)
     {
-        var records = new List<SocketRecord>();
-        var owners = new List<SocketOwner?>();
-        for (var i = 0; i < perPoll; i++)
-        {
-            var n = (poll * perPoll) + i;
-            var owner = PollFactory.Owner(1000 + n, $"proc{n}", $"unit{n}.service");
-            records.Add(PollFactory.Socket(TcpState.Established, "10.0.0.1", 8080, "10.1.0.1", 30000 + i, (ulong)(n * 2) + 1));
-            records.Add(PollFactory.Socket(TcpState.CloseWait, "10.0.0.1", 8080, "10.1.0.2", 30000 + i, (ulong)(n * 2) + 2, rx: 1));
-            owners.Add(owner);
-            owners.Add(owner);
-        }
-
-        return PollFactory.Result(tracker, PollFactory.Start.AddSeconds(15 * (poll + 1)), [.. records], [.. owners], caps);
+        var (records, owners) = PollFactory.ChurnPoll(poll, perPoll);
+        return PollFactory.Result(tracker, PollFactory.Start.AddSeconds(15 * (poll + 1)), records, owners, caps);
     }
 
     private static PollResult Build(SocketTracker tracker, DateTimeOffset at, int count, bool moved, SeriesCaps caps)

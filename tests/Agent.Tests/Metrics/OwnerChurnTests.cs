@@ -69,20 +69,9 @@ public sealed class OwnerChurnTests
         // socket and one close_wait socket: 10,000 distinct owners over 250 polls.
         for (var poll = 0; poll < DistinctOwners / OwnersPerPoll; poll++)
         {
-            var sockets = new List<SocketRecord>();
-            var owners = new List<SocketOwner?>();
-            for (var i = 0; i < OwnersPerPoll; i++)
-            {
-                var n = (poll * OwnersPerPoll) + i;
-                var owner = PollFactory.Owner(1000 + n, $"proc{n}", $"unit{n}.service");
-                sockets.Add(PollFactory.Socket(TcpState.Established, "10.0.0.1", 8080, "10.1.0.1", 30000 + i, (ulong)(n * 2) + 1));
-                sockets.Add(PollFactory.Socket(TcpState.CloseWait, "10.0.0.1", 8080, "10.1.0.2", 30000 + i, (ulong)(n * 2) + 2, rx: 1));
-                owners.Add(owner);
-                owners.Add(owner);
-            }
-
+            var (sockets, owners) = PollFactory.ChurnPoll(poll, OwnersPerPoll);
             at += TimeSpan.FromSeconds(15);
-            store.Publish(PollFactory.Result(tracker, at, [.. sockets], [.. owners], pipeline.Caps));
+            store.Publish(PollFactory.Result(tracker, at, sockets, owners, pipeline.Caps));
             var points = Collect(exporters[0]).Concat(Collect(exporters[^1])).ToList();
             Assert.DoesNotContain(points, p => p.Tags.ContainsKey("otel.metric.overflow"));
 

@@ -86,4 +86,27 @@ internal static class PollFactory
         var view = PollMetrics.Build(poll, TimeSpan.FromMinutes(2), caps);
         return new PollResult(at, TimeSpan.FromMilliseconds(3), "proc", sockets.Length, poll.Table.CountByState(), new CollectionStats { Collector = "proc" }, poll.Findings, poll.Unowned, view);
     }
+
+    /// <summary>
+    /// Poll <paramref name="poll"/> of an owner churn: <paramref name="perPoll"/> owners never seen
+    /// before, each with one established and one close_wait socket (OwnerChurnTests, and the
+    /// exporter bench's churn).
+    /// </summary>
+    public static (SocketRecord[] Sockets, SocketOwner?[] Owners) ChurnPoll(int poll, int perPoll)
+    {
+        var sockets = new List<SocketRecord>();
+        var owners = new List<SocketOwner?>();
+        for (var i = 0; i < perPoll; i++)
+        {
+            var n = (poll * perPoll) + i;
+            var owner = Owner(1000 + n, $"proc{n}", $"unit{n}.service");
+            sockets.Add(Socket(TcpState.Established, "10.0.0.1", 8080, "10.1.0.1", 30000 + i, (ulong)(n * 2) + 1));
+            sockets.Add(Socket(TcpState.CloseWait, "10.0.0.1", 8080, "10.1.0.2", 30000 + i, (ulong)(n * 2) + 2, rx: 1));
+            owners.Add(owner);
+            owners.Add(owner);
+        }
+
+        return ([.. sockets], [.. owners]);
+    }
+
 }
