@@ -97,6 +97,10 @@ internal static partial class RunCommand
         app.MapGet("/healthz", HttpErrorBoundary.Wrap(HttpPages.Healthz, logger));
         app.MapGet("/readyz", HttpErrorBoundary.Wrap(pages.Readyz, logger));
         app.MapGet("/", HttpErrorBoundary.Wrap(pages.Landing, logger));
+        app.MapGet("/api/v1/poll", HttpErrorBoundary.Wrap(pages.Poll, logger));
+        app.MapGet("/api/v1/history", HttpErrorBoundary.Wrap(pages.History, logger));
+        app.MapGet("/runbook", HttpErrorBoundary.Wrap(HttpPages.Runbook, logger));
+        app.MapGet("/static/{name}", HttpErrorBoundary.Wrap(HttpPages.Static, logger));
 
         try
         {

@@ -10,15 +10,15 @@ namespace SockWatch.Agent;
 /// <summary>`sockwatch snapshot`: one poll, printed.</summary>
 internal static class SnapshotCommand
 {
-    public static readonly IReadOnlyList<string> Formats = ["table", "json", "summary"];
+    public static readonly IReadOnlyList<string> Formats = ["table", "json", "summary", "diagram"];
 
     public static Command Create()
     {
         var format = new Option<string>("--format")
         {
-            Description = "Output: table (for a person), json (one object per socket), summary (one `state count` line per state).",
+            Description = "Output: table (for a person), json (one object per socket), summary (one `state count` line per state), diagram (the TCP state diagram with each state's count, drawn with box-drawing characters).",
             DefaultValueFactory = _ => "table",
-            HelpName = "table|json|summary",
+            HelpName = "table|json|summary|diagram",
         };
         var state = new Option<string[]>("--state")
         {
@@ -59,8 +59,8 @@ internal static class SnapshotCommand
 
     internal static int Run(SnapshotOptions options, Stream stdout)
     {
-        // Owners cost a walk of /proc/PID/fd: the state counts of a summary do not need them.
-        var owners = options.Format != "summary" || options.Owner is not null;
+        // Owners cost a walk of /proc/PID/fd: the state counts of a summary or a diagram do not need them.
+        var owners = options.Format is not ("summary" or "diagram") || options.Owner is not null;
         var settings = new PollSettings
         {
             Collector = options.Collector,
@@ -104,6 +104,13 @@ internal static class SnapshotCommand
                 {
                     using var buffered = new BufferedStream(stdout, 64 * 1024);
                     SnapshotJsonWriter.Write(buffered, view);
+                    break;
+                }
+
+            case "diagram":
+                {
+                    using var writer = NewWriter(stdout);
+                    Diagram.TextDiagram.Write(writer, view.CountByState(), view.Namespaces);
                     break;
                 }
 

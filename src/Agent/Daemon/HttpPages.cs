@@ -1,10 +1,6 @@
 using System.Globalization;
-using System.Text;
-using System.Text.Encodings.Web;
 using Microsoft.AspNetCore.Http;
 using SockWatch.Agent.Configuration;
-using SockWatch.Core;
-using SockWatch.Core.Detection;
 
 namespace SockWatch.Agent.Daemon;
 
@@ -49,6 +45,7 @@ internal sealed class HttpPages(PollResultStore store, SockWatchOptions options,
         return context.Response.WriteAsync(reason + "\n");
     }
 
+    /// <summary><c>/</c>: the state diagram of the latest poll for the selection (docs/web.md).</summary>
     public Task Landing(HttpContext context)
     {
         if (context.Request.Path != "/")
@@ -57,46 +54,73 @@ internal sealed class HttpPages(PollResultStore store, SockWatchOptions options,
             return Task.CompletedTask;
         }
 
+        if (!Diagram.Selection.TryParse(context.Request, out var selection, out var error))
+        {
+            return BadRequest(context, error);
+        }
+
         context.Response.ContentType = "text/html; charset=utf-8";
-        return context.Response.WriteAsync(RenderLanding());
+        return context.Response.WriteAsync(RenderLanding(selection));
     }
 
-    internal string RenderLanding()
+    internal string RenderLanding(Diagram.Selection selection)
     {
-        var html = HtmlEncoder.Default;
-        var inv = CultureInfo.InvariantCulture;
         var latest = store.Latest;
-        var sb = new StringBuilder();
-        sb.Append("<!doctype html><html><head><meta charset=\"utf-8\"><title>SockWatch</title></head><body>");
-        sb.Append("<h1>SockWatch</h1><p>Watches this host's TCP sockets, places each on the TCP lifecycle, and reports what is stuck.</p>");
-        sb.Append(inv, $"<p>Version {html.Encode(BuildInfo.Version)}; polling every {options.PollInterval.TotalSeconds:0.###} s.</p>");
-        if (latest is null)
+        var diagram = latest is null ? null : latest.Diagram ?? throw new InvalidOperationException("the latest poll was published without its diagram");
+        return Diagram.DiagramPage.Render(diagram, store.History.Points, selection, new Diagram.PageContext(BuildInfo.Version, options.PollInterval, store.Failures, latest?.Namespaces ?? 0));
+    }
+
+    /// <summary><c>/api/v1/poll</c>: the latest poll for the selection, as JSON.</summary>
+    public Task Poll(HttpContext context) =>
+        Json(context, (stream, selection) => Diagram.DiagramJson.WritePoll(stream, store.Latest?.Diagram, selection, options.PollInterval));
+
+    /// <summary><c>/api/v1/history</c>: the kept polls of the last hour for the selection, as JSON.</summary>
+    public Task History(HttpContext context) =>
+        Json(context, (stream, selection) => Diagram.DiagramJson.WriteHistory(stream, store.History.Points, selection));
+
+    /// <summary><c>/runbook</c>: docs/runbook.md as embedded, for the findings' links.</summary>
+    public static Task Runbook(HttpContext context)
+    {
+        context.Response.ContentType = "text/html; charset=utf-8";
+        return context.Response.WriteAsync(Diagram.Runbook.Html);
+    }
+
+    /// <summary><c>/static/NAME</c>: the page's script and style sheet, embedded in the binary.</summary>
+    public static Task Static(HttpContext context)
+    {
+        var name = context.Request.RouteValues["name"] as string;
+        if (name is null || !Diagram.PageAssets.TryGet(name, out var body, out var type))
         {
-            sb.Append("<p>No poll has succeeded yet.</p>");
+            context.Response.StatusCode = StatusCodes.Status404NotFound;
+            return Task.CompletedTask;
         }
-        else
+
+        context.Response.ContentType = type;
+        context.Response.Headers.CacheControl = "no-cache";
+        context.Response.ContentLength = body.Length;
+        return context.Response.Body.WriteAsync(body).AsTask();
+    }
+
+    private static Task Json(HttpContext context, Action<Stream, Diagram.Selection> write)
+    {
+        if (!Diagram.Selection.TryParse(context.Request, out var selection, out var error))
         {
-            sb.Append(inv, $"<h2>Latest poll</h2><p>{latest.At:u} through {html.Encode(latest.Collector)}: {latest.Sockets} sockets in {latest.Namespaces} network namespace{(latest.Namespaces == 1 ? "" : "s")}{(latest.Reads.Carried + latest.Reads.Empty > 0 ? $" ({latest.Reads.Dumped} dumped, {latest.Reads.Carried} carried from their last dump, {latest.Reads.Empty} empty)" : "")}, in {latest.Duration.TotalMilliseconds:0} ms; {store.Failures} failed polls so far.</p><table>");
-            foreach (var e in Lifecycle.Entries)
-            {
-                var n = latest.CountByState[(int)e.State];
-                if (n > 0)
-                {
-                    sb.Append(inv, $"<tr><td>{html.Encode(e.Name)}</td><td>{n}</td><td>{html.Encode(e.Step)}; waits for {html.Encode(e.WaitsFor)}</td></tr>");
-                }
-            }
-
-            sb.Append("</table>");
-            sb.Append(inv, $"<h2>Findings ({latest.Findings.Count})</h2><ul>");
-            foreach (var f in latest.Findings)
-            {
-                sb.Append(inv, $"<li><b>{html.Encode(FindingKinds.NameOf(f.Kind))}</b> ({html.Encode(FindingKinds.NameOf(f.Severity))}): {html.Encode(f.Explanation)}</li>");
-            }
-
-            sb.Append("</ul>");
+            return BadRequest(context, error);
         }
 
-        sb.Append("<p><a href=\"/metrics\">/metrics</a> (Prometheus text, or OpenMetrics when asked) &middot; <a href=\"/healthz\">/healthz</a> (alive) &middot; <a href=\"/readyz\">/readyz</a> (a poll succeeded within three intervals)</p></body></html>\n");
-        return sb.ToString();
+        // Written to memory first: the writer is synchronous, and Kestrel refuses synchronous writes.
+        using var buffer = new MemoryStream();
+        write(buffer, selection);
+        context.Response.ContentType = "application/json; charset=utf-8";
+        context.Response.Headers.CacheControl = "no-store";
+        context.Response.ContentLength = buffer.Length;
+        return context.Response.Body.WriteAsync(buffer.GetBuffer().AsMemory(0, (int)buffer.Length)).AsTask();
+    }
+
+    private static Task BadRequest(HttpContext context, string error)
+    {
+        context.Response.StatusCode = StatusCodes.Status400BadRequest;
+        context.Response.ContentType = "text/plain; charset=utf-8";
+        return context.Response.WriteAsync("bad request: " + error + "\n");
     }
 }

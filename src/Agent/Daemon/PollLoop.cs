@@ -18,9 +18,13 @@ namespace SockWatch.Agent.Daemon;
 /// into one instead of stacking up. Findings are logged when they appear and when they clear,
 /// so the journal tells the story of a leak without repeating it every 15 seconds.
 /// </summary>
-internal sealed partial class PollLoop(SockWatchOptions options, PollResultStore store, Metrics.MetricsPipeline metrics, ILogger<PollLoop> logger, TimeProvider time)
+/// <param name="exact">Where exact transition counts come from when a tracer runs; none: the page infers them from polls.</param>
+internal sealed partial class PollLoop(
+    SockWatchOptions options, PollResultStore store, Metrics.MetricsPipeline metrics, ILogger<PollLoop> logger, TimeProvider time, IExactTransitionSource? exact = null)
     : BackgroundService
 {
+    private readonly Diagram.DiagramBuilder _diagram = new();
+
     /// <summary>The reason label of a poll that failed with an exception no stage expected.</summary>
     internal const string UnexpectedReason = "unexpected";
 
@@ -99,12 +103,14 @@ internal sealed partial class PollLoop(SockWatchOptions options, PollResultStore
             var built = Stopwatch.GetTimestamp();
             var cpuBuilt = CpuIfDebug();
             var duration = Stopwatch.GetElapsedTime(started);
+            var diagram = _diagram.Build(poll, view, duration, exact?.Take(at));
             var counts = poll.Table.CountByState();
             store.Publish(new PollResult(
                 at, duration, poll.Collector, poll.Count, counts, poll.Stats, findings, poll.Unowned, view, poll.Namespaces.Count)
             {
                 Reads = new(poll.Collection.Count(NamespaceRead.Dumped), poll.Collection.Count(NamespaceRead.Carried), poll.Collection.Count(NamespaceRead.Empty)),
                 Stages = poll.Stages,
+                Diagram = diagram,
             });
             if (logger.IsEnabled(LogLevel.Debug))
             {

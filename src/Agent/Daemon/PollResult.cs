@@ -24,6 +24,9 @@ internal sealed record PollResult(
 
     /// <summary>How each stage of the poll went, in the order they ran; empty when the poll did not report its stages.</summary>
     public IReadOnlyList<Polling.StageReport> Stages { get; init; } = [];
+
+    /// <summary>What the page and /api/v1 show of this poll; null when the poll was published without it (tests of the store alone).</summary>
+    public Diagram.DiagramPoll? Diagram { get; init; }
 }
 
 /// <summary>Watched namespaces of one poll: dumped, carried from their last dump, and empty by their counters.</summary>
@@ -63,6 +66,9 @@ internal sealed class PollResultStore(Metrics.MetricsPipeline? metrics = null, T
     private readonly Metrics.PollDurationHistogram _durations = new();
     private long _version;
 
+    /// <summary>The last hour of polls for the page and /api/v1/history, kept as each poll is published.</summary>
+    public Diagram.PollHistory History { get; } = new();
+
     /// <summary>Changes with every poll, published or failed: what a cached scrape body is keyed on.</summary>
     public long Version => Interlocked.Read(ref _version);
 
@@ -77,6 +83,11 @@ internal sealed class PollResultStore(Metrics.MetricsPipeline? metrics = null, T
         _durations.Record(result.Duration);
         var version = Interlocked.Increment(ref _version);
         metrics?.Publish(State(version, result));
+        if (result.Diagram is { } diagram)
+        {
+            History.Add(diagram);
+        }
+
         Volatile.Write(ref _latest, result);
         Volatile.Write(ref _lastAttemptFailed, false);
         Interlocked.Increment(ref _polls);

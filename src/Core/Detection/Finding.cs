@@ -62,6 +62,23 @@ public static class FindingKinds
     };
 
     public static string NameOf(FindingSeverity severity) => severity == FindingSeverity.Critical ? "critical" : "warning";
+
+    /// <summary>
+    /// The state a finding of this kind is about, where it sits on the lifecycle: a close_wait
+    /// leak at close_wait, port pressure at syn_sent (where a connect() needs a free port), a full
+    /// accept queue at listen.
+    /// </summary>
+    public static TcpState StateOf(FindingKind kind) => kind switch
+    {
+        FindingKind.CloseWaitLeak => TcpState.CloseWait,
+        FindingKind.EphemeralPortPressure => TcpState.SynSent,
+        FindingKind.TimeWaitBucketPressure or FindingKind.TimeWaitOverflow => TcpState.TimeWait,
+        FindingKind.AcceptQueueFull or FindingKind.ListenOverflow => TcpState.Listen,
+        FindingKind.FinWait2Stuck => TcpState.FinWait2,
+        FindingKind.LastAckStuck => TcpState.LastAck,
+        FindingKind.SynSentRetrying => TcpState.SynSent,
+        _ => throw new ArgumentOutOfRangeException(nameof(kind)),
+    };
 }
 
 /// <summary>
