@@ -23,4 +23,20 @@ internal static class LiveScripts
         print("ready", flush=True)
         sys.stdin.readline()
         """);
+
+    /// <summary>
+    /// <paramref name="count"/> connections to a listener on 127.0.0.1:<paramref name="port"/>,
+    /// closed by the client first and then by the server, so the client's ends sit in time_wait
+    /// (60 s); prints "ready", exits on a line of stdin.
+    /// </summary>
+    public static string TimeWaits(int count, int port) => string.Create(CultureInfo.InvariantCulture, $"""
+        import socket, sys
+        l = socket.socket(); l.bind(("127.0.0.1", {port})); l.listen(64)
+        for _ in range({count}):
+            c = socket.socket(); c.connect(l.getsockname()); s, _ = l.accept()
+            c.close(); s.recv(1); s.close()
+        l.close()
+        print("ready", flush=True)
+        sys.stdin.readline()
+        """);
 }

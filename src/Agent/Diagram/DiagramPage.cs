@@ -27,7 +27,7 @@ internal static class DiagramPage
         var inv = CultureInfo.InvariantCulture;
         var sb = new StringBuilder(24 * 1024);
         sb.Append("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">");
-        sb.Append("<title>SockWatch</title><link rel=\"stylesheet\" href=\"/static/sockwatch.css\"></head>");
+        sb.Append("<title>SockWatch</title><link rel=\"icon\" href=\"data:,\"><link rel=\"stylesheet\" href=\"/static/sockwatch.css\"></head>");
         sb.Append(inv, $"<body data-interval=\"{context.PollInterval.TotalSeconds:0.###}\"><header><h1>SockWatch</h1>");
         sb.Append("<p>Watches this host's TCP sockets, places each on the TCP lifecycle, and reports what is stuck.</p>");
         sb.Append(inv, $"<p>Version {html.Encode(context.Version)}; polling every {context.PollInterval.TotalSeconds:0.###} s. <span id=\"summary\">");

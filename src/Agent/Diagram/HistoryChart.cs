@@ -42,7 +42,7 @@ internal static class HistoryChart
         }
 
         sb.Append(inv, $"<text x=\"2\" y=\"10\" id=\"history-max\">max {max}</text></svg>");
-        sb.Append(inv, $"<p id=\"history-note\">{points.Count} polls kept (at most {PollHistory.MaxPoints}, one every 5 s at most). Lines: <span class=\"key line-all\">all</span>, <span class=\"key line-close_wait\">close_wait</span>, <span class=\"key line-time_wait\">time_wait</span>.</p>");
+        sb.Append(inv, $"<p id=\"history-note\"><span id=\"history-count\">{points.Count}</span> poll{(points.Count == 1 ? "" : "s")} kept (at most {PollHistory.MaxPoints}, one every 5 s at most). Lines: <span class=\"key line-all\">all</span>, <span class=\"key line-close_wait\">close_wait</span>, <span class=\"key line-time_wait\">time_wait</span>.</p>");
     }
 
     public static int Sum(int[] counts, TcpState[] states)

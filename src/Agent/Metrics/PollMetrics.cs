@@ -178,7 +178,10 @@ internal sealed class PollMetrics
     /// A label value from text the kernel or a process chose: invalid UTF-16 (lone surrogates)
     /// replaced, control characters replaced, and at most <see cref="MaxLabelLength"/> characters.
     /// </summary>
-    public static string Label(string value)
+    public static string Label(string value) => Label(value, MaxLabelLength);
+
+    /// <summary>The same cleaning as <see cref="Label(string)"/>, cut at <paramref name="maxLength"/> characters instead.</summary>
+    public static string Label(string value, int maxLength)
     {
         ArgumentNullException.ThrowIfNull(value);
         var clean = true;
@@ -188,15 +191,15 @@ internal sealed class PollMetrics
             clean = !char.IsControl(c) && !char.IsSurrogate(c);
         }
 
-        if (clean && value.Length <= MaxLabelLength)
+        if (clean && value.Length <= maxLength)
         {
             return value;
         }
 
-        var sb = new StringBuilder(Math.Min(value.Length, MaxLabelLength + 1));
+        var sb = new StringBuilder(Math.Min(value.Length, maxLength) + 1);
         foreach (var rune in EnumerateRunes(value))
         {
-            if (sb.Length + rune.Utf16SequenceLength > MaxLabelLength - 1)
+            if (sb.Length + rune.Utf16SequenceLength > maxLength - 1)
             {
                 sb.Append('…');
                 break;

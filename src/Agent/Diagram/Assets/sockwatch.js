@@ -160,6 +160,7 @@
     });
     svg.dataset.points = String(n);
     document.getElementById('history-max').textContent = 'max ' + max;
+    document.getElementById('history-count').textContent = String(n);
   }
 
   function get(path) {
