@@ -2,7 +2,8 @@
 # Runs every test of SockWatch. Works on a fresh machine: installs what the tests need.
 # Live tests need Linux and iproute2's ss (the oracle); the exposition lint, the alert rules'
 # unit tests and the end-to-end test need Debian's prometheus package (promtool and the
-# server); tests that need root skip, with the reason, when not run as root. CI runs this as root.
+# server); the page's browser tests need Debian's chromium; tests that need root skip, with the
+# reason, when not run as root. CI runs this as root.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -10,6 +11,8 @@ need_apt=()
 command -v ss >/dev/null 2>&1 || need_apt+=(iproute2)
 command -v ip >/dev/null 2>&1 || need_apt+=(iproute2)
 { command -v promtool >/dev/null 2>&1 && command -v prometheus >/dev/null 2>&1; } || need_apt+=(prometheus)
+# The daemon's page is tested in Debian's Chromium, driven by Playwright (never a downloaded browser).
+[ -x /usr/bin/chromium ] || need_apt+=(chromium)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "test.sh: installing ${need_apt[*]}" >&2

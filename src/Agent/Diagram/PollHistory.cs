@@ -4,11 +4,12 @@ namespace SockWatch.Agent.Diagram;
 internal sealed record HistoryPoint(DateTimeOffset At, IReadOnlyList<NamespaceCount> Namespaces, IReadOnlyList<OwnerCount> Owners);
 
 /// <summary>
-/// The last hour of polls, in memory and bounded: at most <see cref="MaxPoints"/> points, one
-/// every <see cref="Window"/> / <see cref="MaxPoints"/> (5 s) at most, so a short poll interval
-/// thins the points instead of growing the memory. Each point holds the poll's capped counts by
-/// namespace and owner (no socket), so its size is bounded by the series caps. The poll thread
-/// adds; readers take the current array without a lock and never hold the poll thread up.
+/// The last hour of polls, in memory and bounded: at most <see cref="MaxPoints"/> points kept,
+/// one every <see cref="Window"/> / <see cref="MaxPoints"/> (5 s) at most, so a short poll
+/// interval thins the points instead of growing the memory; the latest poll always ends the list,
+/// kept or not. Each point holds the poll's capped counts by namespace and owner (no socket), so
+/// its size is bounded by the series caps. The poll thread adds; readers take the current
+/// arrays without a lock and never hold the poll thread up.
 /// </summary>
 internal sealed class PollHistory
 {
@@ -18,30 +19,39 @@ internal sealed class PollHistory
 
     private static readonly TimeSpan Spacing = Window / MaxPoints;
 
-    private HistoryPoint[] _points = [];
+    private State _state = new([], null);
 
-    /// <summary>The points kept, oldest first (an array no one changes after it is published).</summary>
-    public IReadOnlyList<HistoryPoint> Points => Volatile.Read(ref _points);
+    /// <summary>The points kept, oldest first, then the latest poll when it was not kept (a list no one changes after it is published).</summary>
+    public IReadOnlyList<HistoryPoint> Points => Volatile.Read(ref _state).Points;
 
     /// <summary>Keeps a poll unless it is within 5 s of the last point kept; drops the points older than an hour before it.</summary>
     public void Add(DiagramPoll poll)
     {
         ArgumentNullException.ThrowIfNull(poll);
-        var points = Volatile.Read(ref _points);
-        if (points.Length > 0 && poll.At - points[^1].At < Spacing)
+        var point = new HistoryPoint(poll.At, poll.Namespaces, poll.Owners);
+        var kept = Volatile.Read(ref _state).Kept;
+        if (kept.Length > 0 && poll.At - kept[^1].At < Spacing)
         {
+            Volatile.Write(ref _state, new State(kept, point));
             return;
         }
 
         var keepFrom = 0;
-        while (keepFrom < points.Length && (poll.At - points[keepFrom].At >= Window || points.Length - keepFrom >= MaxPoints))
+        while (keepFrom < kept.Length && (poll.At - kept[keepFrom].At >= Window || kept.Length - keepFrom >= MaxPoints))
         {
             keepFrom++;
         }
 
-        var next = new HistoryPoint[points.Length - keepFrom + 1];
-        Array.Copy(points, keepFrom, next, 0, points.Length - keepFrom);
-        next[^1] = new HistoryPoint(poll.At, poll.Namespaces, poll.Owners);
-        Volatile.Write(ref _points, next);
+        var next = new HistoryPoint[kept.Length - keepFrom + 1];
+        Array.Copy(kept, keepFrom, next, 0, kept.Length - keepFrom);
+        next[^1] = point;
+        Volatile.Write(ref _state, new State(next, null));
+    }
+
+    private sealed class State(HistoryPoint[] kept, HistoryPoint? latest)
+    {
+        public HistoryPoint[] Kept { get; } = kept;
+
+        public IReadOnlyList<HistoryPoint> Points { get; } = latest is null ? kept : [.. kept, latest];
     }
 }

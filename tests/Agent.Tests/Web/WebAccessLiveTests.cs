@@ -26,7 +26,7 @@ public sealed class WebAccessLiveTests : IDisposable
         var daemon = await StartAsync(config, () => WebFixtures.WithCredentials(new HttpClient(), "prometheus", "s3cret"));
 
         using var anonymous = new HttpClient { BaseAddress = daemon.BaseUrl };
-        foreach (var path in new[] { "/metrics", "/", "/healthz", "/readyz", "/nothing-here" })
+        foreach (var path in new[] { "/metrics", "/", "/healthz", "/readyz", "/nothing-here", "/api/v1/poll", "/api/v1/history?netns=x", "/static/sockwatch.js", "/runbook" })
         {
             using var refused = await anonymous.GetAsync(new Uri(path, UriKind.Relative));
             Assert.Equal(HttpStatusCode.Unauthorized, refused.StatusCode);
@@ -45,6 +45,12 @@ public sealed class WebAccessLiveTests : IDisposable
         Assert.Contains("sockwatch_tcp_sockets{", await metrics.Content.ReadAsStringAsync(), StringComparison.Ordinal);
         Assert.Equal(["nosniff"], metrics.Headers.GetValues("X-Content-Type-Options"));
         Assert.Equal(HttpStatusCode.NotFound, (await http.GetAsync(new Uri("/nothing-here", UriKind.Relative))).StatusCode);
+        foreach (var path in new[] { "/", "/api/v1/poll", "/api/v1/history", "/static/sockwatch.js", "/static/sockwatch.css", "/runbook" })
+        {
+            using var page = await http.GetAsync(new Uri(path, UriKind.Relative));
+            Assert.Equal(HttpStatusCode.OK, page.StatusCode);
+            Assert.Equal(["nosniff"], page.Headers.GetValues("X-Content-Type-Options"));
+        }
     }
 
     [Fact]
@@ -65,6 +71,7 @@ public sealed class WebAccessLiveTests : IDisposable
         using var metrics = await https.GetAsync(new Uri("/metrics", UriKind.Relative));
         Assert.Equal(HttpStatusCode.OK, metrics.StatusCode);
         Assert.Contains("sockwatch_tcp_sockets{", await metrics.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        Assert.Contains("\"states\":{", await https.GetStringAsync(new Uri("/api/v1/poll", UriKind.Relative)), StringComparison.Ordinal);
 
         // HTTP/2 through ALPN (http2 defaults to true), and no plain HTTP on the TLS port.
         using var h2 = new HttpRequestMessage(HttpMethod.Get, "/healthz") { Version = HttpVersion.Version20, VersionPolicy = HttpVersionPolicy.RequestVersionExact };
