@@ -118,6 +118,6 @@ internal static partial class RunCommand
         return ExitCodes.Ok;
     }
 
-    [LoggerMessage(EventId = 3101, Level = LogLevel.Information, Message = "listening on {Addresses}: /metrics, / (summary), /healthz, /readyz")]
+    [LoggerMessage(EventId = 3101, Level = LogLevel.Information, Message = "listening on {Addresses}: /metrics, / (the state diagram), /api/v1/poll, /api/v1/history, /runbook, /healthz, /readyz")]
     private static partial void LogListening(ILogger logger, string addresses);
 }
