@@ -72,15 +72,7 @@ pids=()          # sockwatch, node_exporter, populate: stopped in reverse order
 cleanup() {
   local rc=$?
   trap - EXIT INT TERM HUP
-  local i
-  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
-    kill -TERM "${pids[i]}" 2>/dev/null || true
-  done
-  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
-    for _ in $(seq 1 50); do kill -0 "${pids[i]}" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "${pids[i]}" 2>/dev/null || true
-    wait "${pids[i]}" 2>/dev/null || true
-  done
+  stop_pids
   if [ "$ns_made" -eq 1 ]; then
     ip netns del "$ns" 2>/dev/null || echo "bench/daemon.sh: ip netns del $ns failed" >&2
   fi
@@ -104,18 +96,7 @@ ns_made=1
 # listening ports out of it, or a client socket may hold one before the exporters bind it
 ip netns exec "$ns" sh -c "echo $port_sw,$port_ne > /proc/sys/net/ipv4/ip_local_reserved_ports"
 echo "bench/daemon.sh: namespace $ns; building $sockets sockets" >&2
-# SCHED_IDLE (inherited by its workers): the load generator's bursts, the TIME_WAIT rebuild of
-# ~40,000 connections every minute above all, take only the CPU that the measured processes
-# and curl leave. chrt execs in place as ip netns exec does, so $! is populate.py itself.
-ip netns exec "$ns" chrt --idle 0 python3 bench/populate.py --total "$sockets" --ready-file "$work/ready.json" \
-  --die-with-parent </dev/null >"$logs/populate.log" 2>&1 &
-pids+=($!)
-for _ in $(seq 1 1800); do
-  [ -s "$work/ready.json" ] && break
-  kill -0 "${pids[0]}" 2>/dev/null || { echo "bench/daemon.sh: populate.py exited:" >&2; tail -20 "$logs/populate.log" >&2; exit 1; }
-  sleep 0.1
-done
-[ -s "$work/ready.json" ] || { echo "bench/daemon.sh: population not ready after 180 s" >&2; exit 1; }
+start_population "$ns" "$sockets" "$work/ready.json" "$logs/populate.log"   # under SCHED_IDLE
 
 # Start-up first, on the same population: exec to READY=1, five starts (bench/ready.py).
 echo "bench/daemon.sh: timing READY=1 after exec (5 starts)" >&2

@@ -82,3 +82,37 @@ kill_netns_pids() {
   pids=$(ip netns pids "$1" 2>/dev/null || true)
   [ -z "$pids" ] || kill -KILL $pids 2>/dev/null || true
 }
+
+# stop_pids: SIGTERM every pid of the caller's pids array, newest first, then SIGKILL whatever
+# is still there 5 s later, and reap them all.
+stop_pids() {
+  local i
+  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
+    kill -TERM "${pids[i]}" 2>/dev/null || true
+  done
+  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
+    for _ in $(seq 1 50); do kill -0 "${pids[i]}" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "${pids[i]}" 2>/dev/null || true
+    wait "${pids[i]}" 2>/dev/null || true
+  done
+}
+
+# start_population NS SOCKETS READY_FILE LOG: bench/populate.py building SOCKETS sockets in
+# namespace NS, its pid appended to pids; returns once READY_FILE is written (180 s at most).
+# SCHED_IDLE (inherited by its workers): the load generator's bursts, the TIME_WAIT rebuild of
+# ~40,000 connections every minute above all, take only the CPU that the measured processes
+# leave. chrt execs in place as ip netns exec does, so the pid is populate.py itself.
+start_population() {
+  local pop _
+  ip netns exec "$1" chrt --idle 0 python3 bench/populate.py --total "$2" --ready-file "$3" \
+    --die-with-parent </dev/null >"$4" 2>&1 &
+  pop=$!
+  pids+=("$pop")
+  for _ in $(seq 1 1800); do
+    [ -s "$3" ] && return 0
+    kill -0 "$pop" 2>/dev/null || { echo "bench/$me: populate.py exited:" >&2; tail -20 "$4" >&2; exit 1; }
+    sleep 0.1
+  done
+  echo "bench/$me: population not ready after 180 s" >&2
+  exit 1
+}

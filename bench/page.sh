@@ -56,15 +56,7 @@ pids=()          # populate, sockwatch, page.py: stopped in reverse order
 cleanup() {
   local rc=$?
   trap - EXIT INT TERM HUP
-  local i
-  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
-    kill -TERM "${pids[i]}" 2>/dev/null || true
-  done
-  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
-    for _ in $(seq 1 50); do kill -0 "${pids[i]}" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "${pids[i]}" 2>/dev/null || true
-    wait "${pids[i]}" 2>/dev/null || true
-  done
+  stop_pids
   if [ "$ns_made" -eq 1 ]; then
     kill_netns_pids "$ns"
     ip netns del "$ns" 2>/dev/null || echo "bench/page.sh: ip netns del $ns failed" >&2
@@ -87,15 +79,7 @@ ip netns add "$ns"
 ns_made=1
 ip netns exec "$ns" sh -c "echo $port > /proc/sys/net/ipv4/ip_local_reserved_ports"
 echo "bench/page.sh: namespace $ns; building $sockets sockets" >&2
-ip netns exec "$ns" chrt --idle 0 python3 bench/populate.py --total "$sockets" --ready-file "$work/ready.json" \
-  --die-with-parent </dev/null >"$logs/populate.log" 2>&1 &
-pids+=($!)
-for _ in $(seq 1 1800); do
-  [ -s "$work/ready.json" ] && break
-  kill -0 "${pids[0]}" 2>/dev/null || { echo "bench/page.sh: populate.py exited:" >&2; tail -20 "$logs/populate.log" >&2; exit 1; }
-  sleep 0.1
-done
-[ -s "$work/ready.json" ] || { echo "bench/page.sh: population not ready after 180 s" >&2; exit 1; }
+start_population "$ns" "$sockets" "$work/ready.json" "$logs/populate.log"   # under SCHED_IDLE
 
 ip netns exec "$ns" "$binary" run --listen-address "127.0.0.1:$port" --poll-interval "$poll_interval" --netns self \
   </dev/null >"$logs/sockwatch.log" 2>&1 &
