@@ -130,6 +130,27 @@ public sealed partial class DiagramTests
     }
 
     [Fact]
+    public async Task Before_the_first_poll_the_page_says_so_and_the_api_has_no_time_and_zero_counts()
+    {
+        var pages = new HttpPages(new PollResultStore(), new SockWatchOptions(), TimeProvider.System);
+        var landing = Request("/", "");
+        await pages.Landing(landing);
+        Assert.Equal(StatusCodes.Status200OK, landing.Response.StatusCode);
+        Assert.Contains("No poll has succeeded yet.", Body(landing), StringComparison.Ordinal);
+        Assert.Equal(11, NodeCounts().Matches(Body(landing)).Count(m => m.Groups[2].Value == "0"));
+
+        var poll = Request("/api/v1/poll", "");
+        await pages.Poll(poll);
+        using var json = JsonDocument.Parse(Body(poll));
+        Assert.Equal(JsonValueKind.Null, json.RootElement.GetProperty("at").ValueKind);
+        Assert.All(json.RootElement.GetProperty("states").EnumerateObject(), s => Assert.Equal(0, s.Value.GetInt32()));
+        var history = Request("/api/v1/history", "");
+        await pages.History(history);
+        using var h = JsonDocument.Parse(Body(history));
+        Assert.Empty(h.RootElement.GetProperty("points").EnumerateArray());
+    }
+
+    [Fact]
     public async Task Over_long_query_strings_and_values_are_a_400()
     {
         var pages = Pages(Sample());

@@ -174,11 +174,12 @@
     clearTimeout(timer);
     Promise.all([get('/api/v1/poll'), get('/api/v1/history')]).then(function (r) {
       updateSummary(r[0]);
+      if (!r[0].at) { return; } // no poll yet: the server's page says so, and nothing else changes
       updateDiagram(r[0]);
       updateFindings(r[0]);
       updateOwners(r[0]);
       updateHistory(r[1]);
-      document.body.dataset.updated = r[0].at || '';
+      document.body.dataset.updated = r[0].at;
     }, function (e) {
       document.getElementById('summary').textContent = 'Cannot reach the daemon (' + e.message + '); retrying.';
     }).then(function () { timer = setTimeout(refresh, interval); });
