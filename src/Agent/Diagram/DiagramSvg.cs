@@ -60,17 +60,26 @@ internal static class DiagramSvg
             sb.Append(inv, $"<title>{html.Encode(e.Name)}: {html.Encode(e.Description)} Waits for {html.Encode(e.WaitsFor)}.</title>");
             sb.Append(inv, $"<rect x=\"{-HalfWidth}\" y=\"{-HalfHeight}\" width=\"{HalfWidth * 2}\" height=\"{HalfHeight * 2}\" rx=\"7\"/>");
             sb.Append(inv, $"<text class=\"name\" y=\"-12\">{html.Encode(e.Name)}</text><text class=\"count\" y=\"8\">{n}</text><text class=\"phase\" y=\"23\">{html.Encode(phase.Replace('_', ' '))}</text>");
-            var here = findings.Count(f => f.State == e.State);
-            if (here > 0)
+            var here = findings.Where(f => f.State == e.State).ToList();
+            if (here.Count > 0)
             {
-                // Placed on the state it is about: a badge with the number of findings there.
-                sb.Append(inv, $"<a class=\"badge\" href=\"#findings\"><title>{here} finding{(here == 1 ? "" : "s")} at {e.Name}</title><circle cx=\"{HalfWidth - 4}\" cy=\"{-HalfHeight + 2}\" r=\"11\"/><text x=\"{HalfWidth - 4}\" y=\"{-HalfHeight + 6}\">!{here}</text></a>");
+                // Placed on the state it is about: a badge with the number of findings there,
+                // whose tooltip names each one's kind and owner.
+                sb.Append(inv, $"<a class=\"badge\" href=\"#findings\"><title>{html.Encode(BadgeTitle(e.Name, here))}</title><circle cx=\"{HalfWidth - 4}\" cy=\"{-HalfHeight + 2}\" r=\"11\"/><text x=\"{HalfWidth - 4}\" y=\"{-HalfHeight + 6}\">!{here.Count}</text></a>");
             }
 
             sb.Append("</g>");
         }
 
         sb.Append("</g></svg>");
+    }
+
+    /// <summary>A badge's tooltip: "2 findings at close_wait: close_wait_leak, process api (unit api.service); ..." (the script writes the same).</summary>
+    public static string BadgeTitle(string state, IReadOnlyList<DiagramFinding> findings)
+    {
+        ArgumentNullException.ThrowIfNull(findings);
+        var each = findings.Select(f => Core.Detection.FindingKinds.NameOf(f.Kind) + (f.Pid is null ? "" : $", process {f.Process} (unit {f.Unit})"));
+        return string.Create(CultureInfo.InvariantCulture, $"{findings.Count} finding{(findings.Count == 1 ? "" : "s")} at {state}: {string.Join("; ", each)}");
     }
 
     /// <summary>An edge's rate as the page prints it: "≈" marks one inferred from polls.</summary>

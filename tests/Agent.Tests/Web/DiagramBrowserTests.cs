@@ -112,8 +112,11 @@ public sealed class DiagramBrowserTests : IDisposable
         Assert.Equal(1, await page.Locator("script").CountAsync());
         Assert.Equal(Name, await page.Locator("#findings li[data-kind=close_wait_leak] .process").TextContentAsync());
         Assert.Equal("2", await page.Locator("g.node[data-state=close_wait]").GetAttributeAsync("data-count"));
+        var badge = $"1 finding at close_wait: close_wait_leak, process {Name} (unit none)";
+        Assert.Equal(badge, await page.Locator("g.node[data-state=close_wait] a.badge title").TextContentAsync()); // in the SVG
         await WaitForNextUpdate(page); // the script's rendering of the same name
         Assert.Equal(Name, await page.Locator("#findings li[data-kind=close_wait_leak] .process").TextContentAsync());
+        Assert.Equal(badge, await page.Locator("g.node[data-state=close_wait] a.badge title").TextContentAsync());
         Assert.Equal(1, await page.Locator("script").CountAsync());
         Assert.Empty(browser.Errors);
     }

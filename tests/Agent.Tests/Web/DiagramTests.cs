@@ -175,6 +175,8 @@ public sealed partial class DiagramTests
         Assert.DoesNotContain("\"'", page, StringComparison.Ordinal);
         Assert.Contains("&lt;script&gt;&quot;&#x27;&amp;\uFFFDx", page.Replace("&#xFFFD;", "\uFFFD", StringComparison.Ordinal), StringComparison.Ordinal);
         Assert.DoesNotContain('\uD800', page);
+        var svg = page[page.IndexOf("<svg id=\"diagram\"", StringComparison.Ordinal)..page.IndexOf("</svg>", StringComparison.Ordinal)];
+        Assert.Contains("process &lt;script&gt;&quot;&#x27;&amp;", svg, StringComparison.Ordinal); // the badge's tooltip, in the SVG
 
         var raw = PollText(d, new Selection("", Hostile.Replace('\uD800', '\uFFFD')));
         Assert.DoesNotContain("<", raw, StringComparison.Ordinal);

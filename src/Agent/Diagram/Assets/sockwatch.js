@@ -45,7 +45,9 @@
 
   function updateDiagram(poll) {
     var findings = {};
-    poll.findings.forEach(function (f) { findings[f.state] = (findings[f.state] || 0) + 1; });
+    poll.findings.forEach(function (f) {
+      (findings[f.state] = findings[f.state] || []).push(f.kind + (f.pid === null ? '' : ', process ' + f.process + ' (unit ' + f.unit + ')'));
+    });
     document.querySelectorAll('#diagram g.node').forEach(function (g) {
       var state = g.dataset.state;
       var n = poll.states[state] || 0;
@@ -59,10 +61,11 @@
         var a = el('a', undefined, true);
         a.setAttribute('class', 'badge');
         a.setAttribute('href', '#findings');
-        a.appendChild(el('title', findings[state] + (findings[state] === 1 ? ' finding at ' : ' findings at ') + state, true));
+        var n = findings[state].length;
+        a.appendChild(el('title', n + (n === 1 ? ' finding at ' : ' findings at ') + state + ': ' + findings[state].join('; '), true));
         var c = el('circle', undefined, true);
         c.setAttribute('cx', x); c.setAttribute('cy', y); c.setAttribute('r', 11);
-        var t = el('text', '!' + findings[state], true);
+        var t = el('text', '!' + n, true);
         t.setAttribute('x', x); t.setAttribute('y', y + 4);
         a.appendChild(c); a.appendChild(t);
         g.appendChild(a);
