@@ -28,11 +28,6 @@ internal sealed partial class BootedSystemd : IDisposable
     private readonly string _cgroup;
 
     public BootedSystemd()
-        : this("unified")
-    {
-    }
-
-    public BootedSystemd(string cgroupMode)
     {
         _cgroup = $"sockwatch-test-systemd-{Environment.ProcessId}-{Interlocked.Increment(ref _counter)}";
         if (SkipReason is not null)
@@ -43,7 +38,6 @@ internal sealed partial class BootedSystemd : IDisposable
         var psi = new ProcessStartInfo("bash") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
         psi.ArgumentList.Add(Path.Combine(Repo.Root, "tests", "Agent.Tests", "RealSystemd", "boot-systemd.sh"));
         psi.ArgumentList.Add(_cgroup);
-        psi.ArgumentList.Add(cgroupMode);
         _unshare = Process.Start(psi)!;
         _unshare.OutputDataReceived += (_, _) => { };
         _unshare.ErrorDataReceived += (_, e) => { if (e.Data is not null) { lock (BootLog) { BootLog.Add(e.Data); } } };

@@ -172,6 +172,56 @@ public sealed partial class RealSystemdTests : IClassFixture<RealSystemdTests.Ma
         Assert.Equal("not-found", _systemd.Show("sockwatch", "LoadState"));
     }
 
+    [RealSystemdFact]
+    public void The_debian_package_installs_enabled_restarts_on_upgrade_stops_on_remove_and_purges_clean()
+    {
+        var debs = Directory.CreateTempSubdirectory("sockwatch-deb-").FullName;
+        try
+        {
+            var first = DebianPackage.Default;
+            File.Copy(first, Path.Combine(debs, Path.GetFileName(first)));
+            var second = DebianPackage.Build(debs, version: DebianPackage.ProjectVersion + "+test2");
+            _systemd.CopyIn(debs, "/opt/sockwatch-debs");
+            string InBox(string deb) => "/opt/sockwatch-debs/" + Path.GetFileName(deb);
+
+            var install = _systemd.Run("dpkg", "-i", InBox(first));
+            Assert.True(install.ExitCode == 0, install.Output);
+            Assert.Equal("active", _systemd.Show("sockwatch", "ActiveState"));
+            Assert.Equal("enabled", _systemd.Run("systemctl", "is-enabled", "sockwatch").Output.Trim());
+            Assert.Equal("/lib/systemd/system/sockwatch.service", _systemd.Show("sockwatch", "FragmentPath"));
+            Assert.Contains("/etc/sockwatch/sockwatch.json", _systemd.Must("dpkg-query", "-W", "-f", "${Conffiles}", "sockwatch"), StringComparison.Ordinal);
+            Assert.StartsWith("sockwatch:", _systemd.Must("getent", "passwd", "sockwatch"), StringComparison.Ordinal);
+            Assert.Equal("sockwatch", _systemd.Must("ps", "-o", "user=", "-p", _systemd.Show("sockwatch", "MainPID")).Trim());
+            var before = _systemd.Show("sockwatch", "MainPID");
+
+            var upgrade = _systemd.Run("dpkg", "-i", InBox(second));
+            Assert.True(upgrade.ExitCode == 0, upgrade.Output);
+            Assert.Equal(DebianPackage.ProjectVersion + "+test2", _systemd.Must("dpkg-query", "-W", "-f", "${Version}", "sockwatch"));
+            var after = _systemd.Show("sockwatch", "MainPID");
+            Assert.NotEqual(before, after);
+            Assert.Equal("/usr/lib/sockwatch/sockwatch", _systemd.Must("readlink", $"/proc/{after}/exe").Trim());
+
+            // The administrator follows the README and adds the all-namespaces drop-in.
+            _systemd.WriteFile("/etc/systemd/system/sockwatch.service.d/all-namespaces.conf", File.ReadAllText(Path.Combine(Repo.Root, "deploy", "systemd", "all-namespaces.conf")));
+            Assert.Equal(0, _systemd.Run("dpkg", "-r", "sockwatch").ExitCode);
+            Assert.NotEqual("active", _systemd.Show("sockwatch", "ActiveState"));
+            Assert.True(File.Exists(_systemd.Root + "/etc/sockwatch/sockwatch.json")); // remove keeps the conffile
+
+            var purge = _systemd.Run("dpkg", "--purge", "sockwatch");
+            Assert.True(purge.ExitCode == 0, purge.Output);
+            foreach (var path in new[] { "/usr/lib/sockwatch", "/lib/systemd/system/sockwatch.service", "/etc/sockwatch", "/etc/systemd/system/sockwatch.service.d", "/etc/systemd/system/multi-user.target.wants/sockwatch.service" })
+            {
+                Assert.False(File.Exists(_systemd.Root + path) || Directory.Exists(_systemd.Root + path), path + " is left");
+            }
+        }
+        finally
+        {
+            _systemd.Run("dpkg", "--purge", "sockwatch");
+            _systemd.Run("systemctl", "reset-failed");
+            Directory.Delete(debs, recursive: true);
+        }
+    }
+
     /// <summary>Poll every second, leaks from 1 s, and a watchdog and stop timeout the tests can wait for.</summary>
     private void UseTestSettings()
     {

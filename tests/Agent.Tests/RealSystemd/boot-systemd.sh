@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # Boots Debian's systemd as PID 1 of private namespaces, for RealSystemdTests (root only).
 #
-#   boot-systemd.sh CGROUP MODE
+#   boot-systemd.sh CGROUP
 #
 # CGROUP: a name for the cgroup this run gets on the host; the caller removes it afterwards
 # (teardown: kill the namespace's PID 1, which takes every process of the PID namespace with it,
-# then rmdir the cgroup tree). MODE: unified (cgroup2 at /sys/fs/cgroup) or hybrid (cgroup2 at
-# /sys/fs/cgroup/unified beside a v1 name=systemd hierarchy at /sys/fs/cgroup/systemd).
+# then rmdir the cgroup tree). systemd gets cgroup2 at /sys/fs/cgroup (unified mode), rooted at
+# that cgroup by the cgroup namespace, whether the host is pure v2 or hybrid (v1 controllers,
+# name=systemd, and cgroup2 at /sys/fs/cgroup/unified). Not hybrid inside: in hybrid mode
+# systemd mounts the v1 controllers itself and makes its slices in the host's v1 hierarchies
+# (pids, devices, memory) below whatever cgroup the caller had there, which this script does not
+# own and could not clean up.
 #
 # Everything else lives in the new mount namespace and goes with it: a tmpfs holding an
 # overlay of / (so every write of the booted system, /etc/passwd included, lands on the tmpfs),
@@ -16,7 +20,6 @@
 set -euo pipefail
 
 if [ "${1:-}" = "--inside" ]; then
-  mode="$2"
   mkdir -p /tmp/.swboot
   mount -t tmpfs -o mode=0755 swboot /tmp/.swboot
   mkdir /tmp/.swboot/upper /tmp/.swboot/work /tmp/.swboot/root
@@ -24,14 +27,7 @@ if [ "${1:-}" = "--inside" ]; then
   r=/tmp/.swboot/root
   mount -t proc proc "$r/proc"
   mount -t sysfs sysfs "$r/sys"
-  if [ "$mode" = unified ]; then
-    mount -t cgroup2 cgroup2 "$r/sys/fs/cgroup"
-  else
-    mount -t tmpfs -o mode=0755 cgroup "$r/sys/fs/cgroup"
-    mkdir "$r/sys/fs/cgroup/unified" "$r/sys/fs/cgroup/systemd"
-    mount -t cgroup2 cgroup2 "$r/sys/fs/cgroup/unified"
-    mount -t cgroup -o none,name=systemd,xattr cgroup "$r/sys/fs/cgroup/systemd"
-  fi
+  mount -t cgroup2 cgroup2 "$r/sys/fs/cgroup"
   mount -t tmpfs -o mode=0755,nosuid dev "$r/dev"
   for d in null zero full random urandom tty; do
     touch "$r/dev/$d"
@@ -67,7 +63,6 @@ if [ "${1:-}" = "--inside" ]; then
 fi
 
 name="$1"
-mode="${2:-unified}"
 # A cgroup of its own on the host, so systemd's cgroups below the namespace's root land there
 # and the caller can remove the whole tree.
 for h in /sys/fs/cgroup/unified /sys/fs/cgroup/systemd /sys/fs/cgroup; do
@@ -76,4 +71,4 @@ for h in /sys/fs/cgroup/unified /sys/fs/cgroup/systemd /sys/fs/cgroup; do
     echo $$ > "$h/$name/cgroup.procs"
   fi
 done
-exec unshare --pid --fork --mount --uts --net --ipc --cgroup --propagation private -- "$0" --inside "$mode"
+exec unshare --pid --fork --mount --uts --net --ipc --cgroup --propagation private -- "$0" --inside
