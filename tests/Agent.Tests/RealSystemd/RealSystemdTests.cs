@@ -59,12 +59,20 @@ public sealed partial class RealSystemdTests : IClassFixture<RealSystemdTests.Ma
             // A leaking process in its own unit: reported with that unit.
             UseTestSettings();
             Assert.Equal(0, _systemd.Run("systemctl", "restart", "sockwatch").ExitCode);
-            _systemd.WriteFile("/tmp/leaky.py", LiveScripts.LeakyServer("leaky", leaks: 3, port: 8080, untilKilled: true));
-            _systemd.Must("systemd-run", "--unit=sw-leaky.service", "python3", "/tmp/leaky.py");
+            _systemd.WriteFile("/tmp/leaky.py", LiveScripts.LeakyServer("leaky", leaks: 3, port: 0, untilKilled: true));
+            _systemd.Must("systemd-run", "--unit=sw-leaky.service", "-p", "Restart=always", "-p", "RestartSec=100ms", "python3", "/tmp/leaky.py");
             string metrics = "";
             Assert.True(
                 BootedSystemd.WaitUntil(() => (metrics = _systemd.Run("curl", "-sf", "http://127.0.0.1:9859/metrics").Output).Contains("sockwatch_close_wait_leaked_sockets{netns=\"host\",process=\"leaky\",unit=\"sw-leaky.service\"", StringComparison.Ordinal), Patience),
                 metrics);
+
+            // systemd restarts the leaking service (as when it runs out of descriptors): SockWatch
+            // asks systemd over D-Bus and says how often, in the metric and in the finding.
+            _systemd.Must("systemctl", "kill", "-s", "KILL", "sw-leaky.service");
+            Assert.True(
+                BootedSystemd.WaitUntil(() => (metrics = _systemd.Run("curl", "-sf", "http://127.0.0.1:9859/metrics").Output).Contains("sockwatch_unit_restarts{netns=\"host\",unit=\"sw-leaky.service\",otel_scope_name=\"sockwatch\"} 1", StringComparison.Ordinal), Patience),
+                metrics + _systemd.Run("journalctl", "-u", "sockwatch", "-o", "cat", "--no-pager").Output);
+            Assert.DoesNotContain("sockwatch_unit_restarts{netns=\"host\",unit=\"sockwatch.service\"", metrics, StringComparison.Ordinal); // no close_wait leak there
 
             // The finding is a warning in the journal; "listening on" is information and stays out.
             string warnings = "";
@@ -72,6 +80,9 @@ public sealed partial class RealSystemdTests : IClassFixture<RealSystemdTests.Ma
                 BootedSystemd.WaitUntil(() => (warnings = _systemd.Must("journalctl", "-u", "sockwatch", "-p", "warning", "-o", "cat", "--no-pager")).Contains("close_wait_leak", StringComparison.Ordinal), Patience),
                 warnings);
             Assert.DoesNotContain("listening on", warnings, StringComparison.Ordinal);
+            Assert.True(
+                BootedSystemd.WaitUntil(() => (warnings = _systemd.Must("journalctl", "-u", "sockwatch", "-p", "warning", "-o", "cat", "--no-pager")).Contains("systemd restarted sw-leaky.service 1 time (active, LimitNOFILE 1024)", StringComparison.Ordinal), Patience),
+                warnings);
             Assert.Contains("listening on", _systemd.Must("journalctl", "-u", "sockwatch", "-p", "info", "-o", "cat", "--no-pager"), StringComparison.Ordinal);
 
             // The service's own view of the file system: /, /etc, /var and /run are read-only.
