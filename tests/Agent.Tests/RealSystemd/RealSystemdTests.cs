@@ -233,6 +233,24 @@ public sealed partial class RealSystemdTests : IClassFixture<RealSystemdTests.Ma
         }
     }
 
+    [RealSystemdFact]
+    public void Systemd_answers_over_its_bus_and_a_unit_that_vanished_is_no_error()
+    {
+        // The booted system's bus, reached through its root from here.
+        var log = new ListLogger();
+        using var units = new SockWatch.Agent.Systemd.SystemdUnits($"unix:path={_systemd.Root}/run/dbus/system_bus_socket", log);
+        var dbus = units.Query("dbus.service");
+        Assert.NotNull(dbus);
+        Assert.Equal("active", dbus.ActiveState);
+        Assert.Equal(uint.Parse(_systemd.Show("dbus.service", "NRestarts"), System.Globalization.CultureInfo.InvariantCulture), dbus.Restarts);
+        Assert.Equal(_systemd.Show("dbus.service", "LimitNOFILESoft"), dbus.DescriptorLimit?.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        Assert.Empty(log.Lines);
+
+        Assert.Null(units.Query("sockwatch-test-gone.service"));
+        Assert.Contains(log.Lines, l => l.Contains("NoSuchUnit", StringComparison.Ordinal));
+        Assert.NotNull(units.Query("dbus.service")); // the connection survives a unit's error
+    }
+
     /// <summary>Poll every second, leaks from 1 s, and a watchdog and stop timeout the tests can wait for.</summary>
     private void UseTestSettings()
     {
