@@ -35,6 +35,7 @@ internal sealed partial class BootedSystemd : IDisposable
             return;
         }
 
+        RemoveStaleCgroups();
         var psi = new ProcessStartInfo("bash") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
         psi.ArgumentList.Add(Path.Combine(Repo.Root, "tests", "Agent.Tests", "RealSystemd", "boot-systemd.sh"));
         psi.ArgumentList.Add(_cgroup);
@@ -190,6 +191,26 @@ internal sealed partial class BootedSystemd : IDisposable
         foreach (var h in HostHierarchies)
         {
             RemoveCgroupTree(Path.Combine(h, _cgroup));
+        }
+    }
+
+    /// <summary>
+    /// The cgroups of an earlier test process that died before its teardown (killed, crashed):
+    /// named after its pid, which no longer runs. Their systemd died with that process's PID
+    /// namespace, so they are empty and only need removing.
+    /// </summary>
+    private static void RemoveStaleCgroups()
+    {
+        foreach (var h in HostHierarchies.Where(Directory.Exists))
+        {
+            foreach (var dir in Directory.EnumerateDirectories(h, "sockwatch-test-systemd-*"))
+            {
+                var parts = Path.GetFileName(dir).Split('-');
+                if (parts.Length == 5 && int.TryParse(parts[3], NumberStyles.None, CultureInfo.InvariantCulture, out var pid) && !Directory.Exists($"/proc/{pid}"))
+                {
+                    RemoveCgroupTree(dir);
+                }
+            }
         }
     }
 
