@@ -5,6 +5,17 @@ using SockWatch.Tests;
 
 namespace SockWatch.Agent.Tests;
 
+internal sealed class DbusDaemonFactAttribute : FactAttribute
+{
+    public DbusDaemonFactAttribute()
+    {
+        if (!OperatingSystem.IsLinux() || Conditions.FindExecutable("dbus-daemon") is null)
+        {
+            Skip = "needs dbus-daemon (Debian's dbus package) for a bus without systemd on it";
+        }
+    }
+}
+
 /// <summary>
 /// systemd's facts about leaking units, over D-Bus (the real answer is checked under a real
 /// systemd: RealSystemdTests). Here: everything that must not fail a poll.
@@ -35,6 +46,36 @@ public sealed class SystemdUnitsTests : IDisposable
         Assert.Null(units.Query("api.service"));
         Assert.Null(units.Query("api.service"));
         Assert.Single(log.Events, e => e.Id == 3501);
+    }
+
+    [DbusDaemonFact]
+    public void A_bus_without_systemd_on_it_is_no_error()
+    {
+        // A bus of its own: an abstract socket (no file left behind), nothing to activate.
+        var config = Path.Combine(Path.GetTempPath(), $"sockwatch-test-bus-{Environment.ProcessId}.conf");
+        File.WriteAllText(config, $"""
+            <!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN" "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+            <busconfig>
+              <type>session</type>
+              <listen>unix:abstract=sockwatch-test-bus-{Environment.ProcessId}</listen>
+              <auth>EXTERNAL</auth>
+              <policy context="default"><allow send_destination="*"/><allow receive_sender="*"/><allow own="*"/></policy>
+            </busconfig>
+            """);
+        try
+        {
+            var bus = _children.Start(Conditions.FindExecutable("dbus-daemon")!, ["--config-file=" + config, "--nofork", "--print-address=1"]);
+            var log = new ListLogger();
+            using var units = new SystemdUnits(bus.StandardOutput.ReadLine()!, log);
+            Assert.Null(units.Query("api.service"));
+            Assert.Null(units.Query("api.service"));
+            Assert.Single(log.Lines);
+            Assert.Contains("ServiceUnknown", log.Lines[0], StringComparison.Ordinal);
+        }
+        finally
+        {
+            File.Delete(config);
+        }
     }
 
     [Fact]
