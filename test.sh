@@ -13,6 +13,11 @@ command -v ip >/dev/null 2>&1 || need_apt+=(iproute2)
 { command -v promtool >/dev/null 2>&1 && command -v prometheus >/dev/null 2>&1; } || need_apt+=(prometheus)
 # The daemon's page is tested in Debian's Chromium, driven by Playwright (never a downloaded browser).
 [ -x /usr/bin/chromium ] || need_apt+=(chromium)
+# The real-systemd tests (root, where Debian's systemd is installed) ask systemd over the system
+# bus of the booted system, which is this machine's file system: it needs a bus daemon.
+if [ -x /lib/systemd/systemd ] && ! command -v dbus-daemon >/dev/null 2>&1 && ! command -v dbus-broker >/dev/null 2>&1; then
+  need_apt+=(dbus)
+fi
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "test.sh: installing ${need_apt[*]}" >&2

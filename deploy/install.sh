@@ -1,11 +1,18 @@
 #!/usr/bin/env bash
 # Installs or removes SockWatch as a systemd service.
 #
-#   deploy/install.sh install [--from DIR]   publish (or take DIR's already published sockwatch),
-#                                            install binary, unit and default configuration,
-#                                            create the sockwatch system user, enable and start
-#   deploy/install.sh uninstall              stop, disable, remove all of it (the configuration
-#                                            file too, unless it was changed: then it is kept)
+#   deploy/install.sh install [--from DIR] [--all-namespaces]
+#                                            publish (or take DIR's already published sockwatch),
+#                                            install binary, unit and default configuration
+#                                            (--all-namespaces: and the drop-in of that name),
+#                                            create the sockwatch system user, enable and start;
+#                                            over a running service (an upgrade): restart it, so
+#                                            that it runs the new binary
+#   deploy/install.sh uninstall              stop, disable, remove all of it: the binary, the
+#                                            unit, every drop-in in sockwatch.service.d (they
+#                                            configure only this unit, and a later install would
+#                                            silently pick them up again), the configuration
+#                                            file too unless it was changed: then it is kept
 #
 # DESTDIR=/some/root stages everything under that root instead (no user, no systemctl): for
 # packaging and tests. Exit status: 0 done, 2 bad usage, 1 a step failed.
@@ -15,18 +22,20 @@ repo="$(cd "$here/.." && pwd)"
 root="${DESTDIR:-}"
 bin_dir="$root/usr/lib/sockwatch"
 unit="$root/etc/systemd/system/sockwatch.service"
+dropin_dir="$root/etc/systemd/system/sockwatch.service.d"
 conf_dir="$root/etc/sockwatch"
 doc_dir="$root/usr/share/doc/sockwatch"
 
 die() { echo "install.sh: $*" >&2; exit 1; }
-usage() { echo "install.sh: usage: install.sh install [--from DIR] | uninstall" >&2; exit 2; }
+usage() { echo "install.sh: usage: install.sh install [--from DIR] [--all-namespaces] | uninstall" >&2; exit 2; }
 live() { [ -z "$root" ]; }
 
 install_sockwatch() {
-  local from=""
+  local from="" all_namespaces=""
   while [ $# -gt 0 ]; do
     case "$1" in
       --from) [ $# -ge 2 ] || usage; from="$2"; shift 2 ;;
+      --all-namespaces) all_namespaces=1; shift ;;
       *) usage ;;
     esac
   done
@@ -43,6 +52,10 @@ install_sockwatch() {
   install -d -m 0755 "$bin_dir" "$conf_dir" "$(dirname "$unit")" "$doc_dir"
   install -m 0755 "$from/sockwatch" "$bin_dir/sockwatch"
   install -m 0644 "$here/systemd/sockwatch.service" "$unit"
+  if [ -n "$all_namespaces" ]; then
+    install -d -m 0755 "$dropin_dir"
+    install -m 0644 "$here/systemd/all-namespaces.conf" "$dropin_dir/all-namespaces.conf"
+  fi
   if [ -e "$conf_dir/sockwatch.json" ]; then
     echo "install.sh: keeping the existing $conf_dir/sockwatch.json" >&2
   else
@@ -55,8 +68,17 @@ install_sockwatch() {
       --shell /usr/sbin/nologin --user-group sockwatch
     if [ -d /run/systemd/system ]; then
       systemctl daemon-reload
-      systemctl enable --now sockwatch.service
-      echo "install.sh: started; see: systemctl status sockwatch, journalctl -u sockwatch" >&2
+      systemctl enable --quiet sockwatch.service
+      # An upgrade replaces the binary under a running service: without a restart it would run
+      # on from the deleted file. `systemctl start` (Type=notify) returns once READY=1 came, or
+      # fails with systemd's reason.
+      if systemctl is-active --quiet sockwatch.service; then
+        systemctl restart sockwatch.service || die "the restart failed; see: systemctl status sockwatch, journalctl -u sockwatch"
+        echo "install.sh: restarted on the new binary; see: systemctl status sockwatch, journalctl -u sockwatch" >&2
+      else
+        systemctl start sockwatch.service || die "the start failed; see: systemctl status sockwatch, journalctl -u sockwatch"
+        echo "install.sh: started; see: systemctl status sockwatch, journalctl -u sockwatch" >&2
+      fi
     else
       echo "install.sh: installed; systemd is not running here, so nothing was started" >&2
     fi
@@ -69,6 +91,14 @@ uninstall_sockwatch() {
     systemctl disable --now sockwatch.service 2>/dev/null || true
   fi
   rm -f "$unit" "$bin_dir/sockwatch" "$doc_dir/README.md"
+  if [ -d "$dropin_dir" ]; then
+    for f in "$dropin_dir"/*; do
+      [ -e "$f" ] || continue
+      rm -f "$f"
+      echo "install.sh: removed the drop-in $f" >&2
+    done
+    rmdir "$dropin_dir" 2>/dev/null || echo "install.sh: $dropin_dir is not empty; left in place" >&2
+  fi
   rmdir "$bin_dir" "$doc_dir" 2>/dev/null || true
   if [ -e "$conf_dir/sockwatch.json" ] && ! cmp -s "$conf_dir/sockwatch.json" "$here/systemd/sockwatch.json"; then
     echo "install.sh: keeping $conf_dir/sockwatch.json (it was changed)" >&2

@@ -40,11 +40,19 @@ internal static partial class RunCommand
 
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [], ApplicationName = "sockwatch" });
         builder.Logging.ClearProviders();
-        builder.Logging.AddSimpleConsole(o =>
+        if (JournalStream.IsStdout(Environment.GetEnvironmentVariable("JOURNAL_STREAM"), JournalStream.ReadStdoutLink))
         {
-            o.SingleLine = true;
-            o.IncludeScopes = false;
-        });
+            // Under systemd: `<4>` and the like in front of each line, so the journal knows a warning.
+            builder.Logging.AddSystemdConsole(o => o.IncludeScopes = false);
+        }
+        else
+        {
+            builder.Logging.AddSimpleConsole(o =>
+            {
+                o.SingleLine = true;
+                o.IncludeScopes = false;
+            });
+        }
         builder.Logging.SetMinimumLevel(LogLevel.Information);
         builder.Logging.AddFilter("Microsoft", LogLevel.Warning);
         try

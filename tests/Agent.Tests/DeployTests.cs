@@ -74,6 +74,8 @@ public partial class DeployTests
         Assert.Contains("AmbientCapabilities=CAP_DAC_READ_SEARCH CAP_SYS_PTRACE\n", text, StringComparison.Ordinal);
         Assert.Contains("AF_NETLINK", text, StringComparison.Ordinal);
         Assert.Contains("\nMemoryDenyWriteExecute=yes\n", text, StringComparison.Ordinal); // the native AOT binary has no JIT
+        Assert.Contains("\nRestartPreventExitStatus=2\n", text, StringComparison.Ordinal); // a configuration error is not restarted forever
+        Assert.Contains("\nReadOnlyPaths=/run\n", text, StringComparison.Ordinal); // ProtectSystem=strict leaves /run writable
         foreach (var fatal in new[] { "\nPrivateNetwork=", "\nPrivateUsers=", "\nProtectProc=", "\nProcSubset=", "CAP_NET_ADMIN\n" })
         {
             Assert.DoesNotContain(fatal, text, StringComparison.Ordinal);
@@ -96,13 +98,16 @@ public partial class DeployTests
         var root = Directory.CreateTempSubdirectory("sockwatch-destdir-").FullName;
         try
         {
-            var install = Run("bash", [Path.Combine(Repo.Root, "deploy", "install.sh"), "install", "--from", AppContext.BaseDirectory], root);
+            var install = Run("bash", [Path.Combine(Repo.Root, "deploy", "install.sh"), "install", "--from", AppContext.BaseDirectory, "--all-namespaces"], root);
             Assert.True(install.ExitCode == 0, install.Output);
             var binary = Path.Combine(root, "usr/lib/sockwatch/sockwatch");
             Assert.True(File.Exists(binary));
             Assert.True(OperatingSystem.IsWindows() || File.GetUnixFileMode(binary).HasFlag(UnixFileMode.UserExecute));
             Assert.Equal(File.ReadAllText(Unit), File.ReadAllText(Path.Combine(root, "etc/systemd/system/sockwatch.service")));
             Assert.True(File.Exists(Path.Combine(root, "etc/sockwatch/sockwatch.json")));
+            var dropIns = Path.Combine(root, "etc/systemd/system/sockwatch.service.d");
+            Assert.True(File.Exists(Path.Combine(dropIns, "all-namespaces.conf")));
+            File.WriteAllText(Path.Combine(dropIns, "local.conf"), "[Service]\n"); // one of the admin's: it configures only this unit
 
             // A changed configuration survives an uninstall; everything else goes.
             File.AppendAllText(Path.Combine(root, "etc/sockwatch/sockwatch.json"), "\n");
@@ -110,6 +115,7 @@ public partial class DeployTests
             Assert.True(uninstall.ExitCode == 0, uninstall.Output);
             Assert.False(File.Exists(binary));
             Assert.False(File.Exists(Path.Combine(root, "etc/systemd/system/sockwatch.service")));
+            Assert.False(Directory.Exists(dropIns)); // a later install must not pick old drop-ins up again
             Assert.True(File.Exists(Path.Combine(root, "etc/sockwatch/sockwatch.json")));
             Assert.Contains("keeping", uninstall.Output, StringComparison.Ordinal);
 

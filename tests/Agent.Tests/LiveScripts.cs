@@ -8,9 +8,10 @@ internal static class LiveScripts
     /// <summary>
     /// A server on 127.0.0.1:<paramref name="port"/> (0: any) named <paramref name="name"/> (PR_SET_NAME) whose peers close
     /// <paramref name="leaks"/> connections it never closes (close_wait), and that keeps
-    /// <paramref name="established"/> more connections open; prints "ready", exits on a line of stdin.
+    /// <paramref name="established"/> more connections open; prints "ready", exits on a line of stdin
+    /// (or, with <paramref name="untilKilled"/>, never: a service's stdin is /dev/null).
     /// </summary>
-    public static string LeakyServer(string name, int leaks, int established = 0, int port = 8080) => string.Create(CultureInfo.InvariantCulture, $"""
+    public static string LeakyServer(string name, int leaks, int established = 0, int port = 8080, bool untilKilled = false) => string.Create(CultureInfo.InvariantCulture, $"""
         import ctypes, socket, sys
         ctypes.CDLL(None).prctl(15, b"{name}", 0, 0, 0)
         l = socket.socket(); l.bind(("127.0.0.1", {port})); l.listen(64)
@@ -21,7 +22,7 @@ internal static class LiveScripts
         for _ in range({established}):
             c = socket.socket(); c.connect(l.getsockname()); s, _ = l.accept(); kept += [c, s]
         print("ready", flush=True)
-        sys.stdin.readline()
+        {(untilKilled ? "import time; time.sleep(86400)" : "sys.stdin.readline()")}
         """);
 
     /// <summary>

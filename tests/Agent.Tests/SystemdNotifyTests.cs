@@ -57,6 +57,16 @@ public sealed class SystemdNotifyTests : IDisposable
         }
     }
 
+    [Theory]
+    [InlineData("8:1234", "socket:[1234]", true)]
+    [InlineData("8:1234", "socket:[12345]", false)]   // stdout redirected to another socket
+    [InlineData("8:1234", "/dev/null", false)]        // stdout redirected to a file
+    [InlineData(null, "socket:[1234]", false)]       // not started by systemd
+    [InlineData("garbage", "socket:[1234]", false)]
+    [InlineData("8:", "socket:[]", false)]
+    public void Journal_priorities_only_while_stdout_is_the_journal_stream(string? journalStream, string stdout, bool expected) =>
+        Assert.Equal(expected, JournalStream.IsStdout(journalStream, () => stdout));
+
     private List<string> RunDaemon(string notifySocket, UnixDomainSocketEndPoint bindTo, string? watchdogPid)
     {
         using var systemd = new Socket(AddressFamily.Unix, SocketType.Dgram, ProtocolType.Unspecified);

@@ -45,7 +45,7 @@ internal sealed record MetricDefinition(
     public int? SeriesPerCollection(SeriesCaps caps)
     {
         int? cap = Labels.Contains("remote_address") || Labels.Contains("local_port") ? caps.Destinations
-            : Labels.Contains("process") ? caps.Owners
+            : Labels.Contains("process") || Labels.Contains("unit") ? caps.Owners
             : Labels.Contains("netns") ? caps.Namespaces
             : null;
         if (cap is not { } keys)
@@ -199,6 +199,10 @@ internal static class MetricCatalog
             "time_wait sockets / net.ipv4.tcp_max_tw_buckets.",
             ["netns"],
             s => Poll(s, m => m.Namespaces.Where(n => n.TimeWaitBucketUtilization is not null).Select(n => Series.Of(n.TimeWaitBucketUtilization!.Value, n.Netns)))),
+        new("sockwatch_unit_restarts", "sockwatch.unit.restarts", MetricType.Gauge, "{restart}", true,
+            "systemd's restart count (NRestarts) of each service unit that owns a close_wait leak, asked over D-Bus; absent without the system bus.",
+            ["netns", "unit"],
+            s => Poll(s, m => m.UnitRestarts.Select(u => Series.Of(u.Restarts, u.Netns, u.Unit)))),
         new("target_info", null, MetricType.Gauge, null, true,
             "Target metadata: the OpenTelemetry resource.",
             ["service_name", "service_version"],

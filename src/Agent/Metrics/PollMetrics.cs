@@ -65,6 +65,9 @@ internal sealed class PollMetrics
 
     public required IReadOnlyList<ListenerQueue> Listeners { get; init; }
 
+    /// <summary>systemd's restart counts of the units owning close_wait leaks (at most the owner cap); empty without the system bus.</summary>
+    public IReadOnlyList<Systemd.UnitRestarts> UnitRestarts { get; init; } = [];
+
     /// <summary>Unowned sockets by reason name (no_inode, not_found, permission_denied), over every namespace.</summary>
     public required IReadOnlyDictionary<string, int> UnownedByReason { get; init; }
 
@@ -171,6 +174,7 @@ internal sealed class PollMetrics
             FindingsByKind = FindingKindCounts(poll.Findings),
             Transitions = poll.Transitions,
             Anomalies = poll.Anomalies,
+            UnitRestarts = [.. poll.UnitRestarts.Take(caps.Owners).Select(u => u with { Netns = Label(u.Netns), Unit = Label(u.Unit) })],
         };
     }
 

@@ -74,6 +74,9 @@ internal sealed class Poll
     /// <summary>Anomalous observed transitions since the pipeline started.</summary>
     public IReadOnlyDictionary<(TcpState From, TcpState To), long> Anomalies { get; internal set; } = new Dictionary<(TcpState, TcpState), long>();
 
+    /// <summary>systemd's restart counts of the units that own close_wait leaks; empty without the system bus.</summary>
+    public IReadOnlyList<Systemd.UnitRestarts> UnitRestarts { get; internal set; } = [];
+
     /// <summary>The stats of the first namespace (this process's, when watched), with the malformed records of all of them.</summary>
     public CollectionStats Stats => Collection.Segments.Count > 0
         ? Collection.Segments[0].Stats with { Malformed = Malformed }

@@ -30,6 +30,7 @@ internal sealed partial class PollPipeline : IDisposable
     private readonly DescriptorUsageReader _descriptors;
     private readonly LifecycleTracking? _tracking;
     private readonly HashSet<PollStage> _failing = [];
+    private readonly Systemd.SystemdUnits? _units;
 
     /// <summary>
     /// The table of the current poll, reused by the next one unless <see cref="ReleaseScratch"/>
@@ -68,6 +69,7 @@ internal sealed partial class PollPipeline : IDisposable
 
         _descriptors = new DescriptorUsageReader(settings.ProcRoot);
         _tracking = settings.Detect is { } detect ? new LifecycleTracking(detect) : null;
+        _units = settings.AskSystemd && _tracking is not null ? Systemd.SystemdUnits.System(logger) : null;
     }
 
     /// <summary>The collector of this process's namespace (proc after a fallback from netlink).</summary>
@@ -207,6 +209,14 @@ internal sealed partial class PollPipeline : IDisposable
         try
         {
             poll.Findings = tracking.Detect(poll.Namespaces);
+            if (_units is not null && poll.Findings.Count > 0)
+            {
+                // systemd's word on the leaking units (no stage of its own: it never fails a poll).
+                var restarts = new List<Systemd.UnitRestarts>();
+                poll.Findings = _units.Annotate(poll.Findings, poll.Namespaces.Count > 0 ? poll.Namespaces[0].Namespace.Name : "self", restarts);
+                poll.UnitRestarts = restarts;
+            }
+
             Done(stages, PollStage.Detect, started, true);
         }
         catch (Exception e) when (e is not OutOfMemoryException)
@@ -305,7 +315,11 @@ internal sealed partial class PollPipeline : IDisposable
         _namespaces.ReleaseScratch();
     }
 
-    public void Dispose() => _namespaces.Dispose();
+    public void Dispose()
+    {
+        _namespaces.Dispose();
+        _units?.Dispose();
+    }
 
     [LoggerMessage(EventId = 3010, Level = LogLevel.Error, Message = "the {Stage} stage of the poll failed ({Type}: {Message}); the other stages' results are kept")]
     private static partial void LogStageFailed(ILogger logger, string stage, string type, string message);

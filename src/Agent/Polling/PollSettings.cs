@@ -42,6 +42,9 @@ internal sealed record PollSettings
     /// <summary>The detectors' thresholds; null: neither the track nor the detect stage runs.</summary>
     public DetectorOptions? Detect { get; init; }
 
+    /// <summary>Whether to ask systemd over the system bus about the units owning close_wait leaks (with the detectors only).</summary>
+    public bool AskSystemd { get; init; }
+
     /// <summary>Every stage, as <c>check</c> runs them, from validated options (the daemon adds <see cref="RedumpAfter"/>).</summary>
     public static PollSettings For(SockWatchOptions options, NamespaceSelection namespaces)
     {
@@ -52,6 +55,7 @@ internal sealed record PollSettings
             ProcRoot = options.ProcRoot,
             Namespaces = namespaces,
             Detect = options.ToDetectorOptions(),
+            AskSystemd = true,
         };
     }
 }

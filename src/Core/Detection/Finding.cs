@@ -134,4 +134,8 @@ public static class FindingValues
     public const string FinTimeoutSeconds = "fin_timeout_seconds";
     public const string ThresholdSeconds = "threshold_seconds";
     public const string MaxRetransmits = "max_retransmits";
+    /// <summary>systemd's restart count (NRestarts) of the leaking unit, asked over D-Bus; absent without the bus.</summary>
+    public const string UnitRestarts = "unit_restarts";
+    /// <summary>The leaking unit's descriptor limit (LimitNOFILE, soft), from systemd; absent without the bus.</summary>
+    public const string UnitDescriptorLimit = "unit_descriptor_limit";
 }

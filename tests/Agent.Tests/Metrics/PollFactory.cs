@@ -80,9 +80,11 @@ internal static class PollFactory
         SocketOwner?[] owners,
         SeriesCaps caps,
         NamespaceFacts? facts = null,
-        Dictionary<int, DescriptorUsage>? descriptors = null)
+        Dictionary<int, DescriptorUsage>? descriptors = null,
+        IReadOnlyList<SockWatch.Agent.Systemd.UnitRestarts>? unitRestarts = null)
     {
         var poll = Poll(tracker, at, sockets, owners, facts, descriptors);
+        poll.UnitRestarts = unitRestarts ?? [];
         var view = PollMetrics.Build(poll, TimeSpan.FromMinutes(2), caps);
         return new PollResult(at, TimeSpan.FromMilliseconds(3), "proc", sockets.Length, poll.Table.CountByState(), new CollectionStats { Collector = "proc" }, poll.Findings, poll.Unowned, view);
     }
