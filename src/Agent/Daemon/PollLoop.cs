@@ -18,7 +18,7 @@ namespace SockWatch.Agent.Daemon;
 /// into one instead of stacking up. Findings are logged when they appear and when they clear,
 /// so the journal tells the story of a leak without repeating it every 15 seconds.
 /// </summary>
-internal sealed partial class PollLoop(SockWatchOptions options, PollResultStore store, Metrics.MetricsPipeline metrics, ILogger<PollLoop> logger, TimeProvider time)
+internal sealed partial class PollLoop(SockWatchOptions options, PollResultStore store, Metrics.MetricsPipeline metrics, ILogger<PollLoop> logger, TimeProvider time, Tracing.Tracer? tracer = null)
     : BackgroundService
 {
     /// <summary>The reason label of a poll that failed with an exception no stage expected.</summary>
@@ -96,6 +96,7 @@ internal sealed partial class PollLoop(SockWatchOptions options, PollResultStore
             var cpuRan = CpuIfDebug();
             var findings = poll.Findings;
             var view = Metrics.PollMetrics.Build(poll, options.CloseWaitLeakAfter, metrics.Caps);
+            var traced = tracer is null ? null : TraceView(poll, tracer);
             var built = Stopwatch.GetTimestamp();
             var cpuBuilt = CpuIfDebug();
             var duration = Stopwatch.GetElapsedTime(started);
@@ -105,6 +106,7 @@ internal sealed partial class PollLoop(SockWatchOptions options, PollResultStore
             {
                 Reads = new(poll.Collection.Count(NamespaceRead.Dumped), poll.Collection.Count(NamespaceRead.Carried), poll.Collection.Count(NamespaceRead.Empty)),
                 Stages = poll.Stages,
+                Trace = traced,
             });
             if (logger.IsEnabled(LogLevel.Debug))
             {
@@ -132,6 +134,19 @@ internal sealed partial class PollLoop(SockWatchOptions options, PollResultStore
             store.Failed(pipeline.CollectorName, UnexpectedReason);
             LogPollCrashed(logger, e.GetType().Name, e.Message);
         }
+    }
+
+    /// <summary>The tracer's counters now, with the poll's names for the namespaces.</summary>
+    private Metrics.TraceMetrics TraceView(Poll poll, Tracing.Tracer traced)
+    {
+        var names = new Dictionary<uint, string>();
+        foreach (var ns in poll.Namespaces)
+        {
+            names.TryAdd((uint)ns.Namespace.Inode, Metrics.PollMetrics.Label(ns.Namespace.Name));
+        }
+
+        traced.BeginRound();
+        return Metrics.TraceMetrics.Build(traced.Counters(), names, traced.UnitOf, metrics.Caps);
     }
 
     /// <summary>The process's CPU time (a getrusage), read only when the Debug cost lines will be written.</summary>

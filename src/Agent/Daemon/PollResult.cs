@@ -24,6 +24,13 @@ internal sealed record PollResult(
 
     /// <summary>How each stage of the poll went, in the order they ran; empty when the poll did not report its stages.</summary>
     public IReadOnlyList<Polling.StageReport> Stages { get; init; } = [];
+
+    /// <summary>
+    /// What the kernel tracer counted up to this poll (exact state changes per netns, from and
+    /// to; time in state; resets; connections; connect failures); null while tracing is off.
+    /// The pages read <see cref="Metrics.TraceMetrics.StateChanges"/> from here.
+    /// </summary>
+    public Metrics.TraceMetrics? Trace { get; init; }
 }
 
 /// <summary>Watched namespaces of one poll: dumped, carried from their last dump, and empty by their counters.</summary>
@@ -39,6 +46,9 @@ internal readonly record struct NamespaceReads(int Dumped, int Carried, int Empt
 /// <param name="closeWaitLeakAfter">The configured close_wait_leak_after, for the metrics (default 2m).</param>
 internal sealed class PollResultStore(Metrics.MetricsPipeline? metrics = null, TimeSpan? closeWaitLeakAfter = null)
 {
+    /// <summary>Whether the daemon traces state changes, and why not; set once at start.</summary>
+    public Tracing.TraceStatus TraceStatus { get; init; } = Tracing.TraceStatus.Disabled;
+
     private readonly TimeSpan _closeWaitLeakAfter = closeWaitLeakAfter ?? Configuration.Settings.CloseWaitLeakAfter.Default;
     private PollResult? _latest;
 
@@ -126,7 +136,13 @@ internal sealed class PollResultStore(Metrics.MetricsPipeline? metrics = null, T
             latest.Reads.Dumped,
             latest.Reads.Carried,
             latest.Reads.Empty,
-            [.. latest.Stages.Select(s => new Metrics.StageFigure(Polling.PollStages.NameOf(s.Stage), s.Duration.TotalSeconds, s.Success))]);
-        return new Metrics.MetricsState(version, poll, ErrorCounts(), MalformedCounts(), _durations.Snapshot(), _closeWaitLeakAfter);
+            [.. latest.Stages.Select(s => new Metrics.StageFigure(Polling.PollStages.NameOf(s.Stage), s.Duration.TotalSeconds, s.Success))])
+        {
+            Trace = latest.Trace,
+        };
+        return new Metrics.MetricsState(version, poll, ErrorCounts(), MalformedCounts(), _durations.Snapshot(), _closeWaitLeakAfter)
+        {
+            Trace = TraceStatus,
+        };
     }
 }
