@@ -7,7 +7,7 @@
  *
  * What is kept in the kernel (docs/metrics.md, "Tracing"):
  *   transitions  (netns, from, to) -> changes
- *   entries      socket -> when it entered its current state (LRU; misses counted)
+ *   entries      socket -> when it entered its current state, its local port (LRU; misses counted)
  *   durations    (netns, state) -> log2 histogram of the time spent in it, in ns
  *   resets       (netns, state, direction) -> resets
  *   opens        (netns, direction, cgroup, comm) -> connections that reached established
@@ -200,11 +200,21 @@ struct {
  * sockets are alive at once than it holds; a state left without an entry is counted
  * (STAT_ENTRY_MISSES), as is every socket that existed before tracing started.
  */
+/*
+ * When a socket entered its state, and its local port: the kernel gives the port back
+ * (inet_put_port sets it to 0) before the tracepoint of the change to close fires.
+ */
+struct entry {
+	u64 at_ns;
+	u16 local_port;
+	u16 pad[3];
+};
+
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 262144);
 	__type(key, u64);
-	__type(value, u64);
+	__type(value, struct entry);
 } entries SEC(".maps");
 
 struct {
@@ -372,10 +382,12 @@ int BPF_PROG(on_state, const struct sock *sk, const int oldstate, const int news
 
 	/* time in the state left */
 	u64 in_state = 0;
-	u64 *entered = bpf_map_lookup_elem(&entries, &id);
+	struct entry *entered = bpf_map_lookup_elem(&entries, &id);
 	if (entered) {
-		in_state = now - *entered;
+		in_state = now - entered->at_ns;
 		observe(netns, oldstate, in_state);
+		if (lport == 0)
+			lport = entered->local_port;
 	} else if (oldstate != SW_CLOSE && !(oldstate == SW_LISTEN && newstate == SW_SYN_RECV)) {
 		/* not a birth (connect, listen, or a child cloned from its listener) */
 		count_stat(STAT_ENTRY_MISSES);
@@ -457,7 +469,8 @@ int BPF_PROG(on_state, const struct sock *sk, const int oldstate, const int news
 			bpf_map_delete_elem(&listeners, &lk);
 		}
 	} else {
-		bpf_map_update_elem(&entries, &id, &now, BPF_ANY);
+		struct entry e = { .at_ns = now, .local_port = lport };
+		bpf_map_update_elem(&entries, &id, &e, BPF_ANY);
 	}
 	return 0;
 }
