@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Installs or removes SockWatch as a systemd service.
 #
-#   deploy/install.sh install [--from DIR]   publish (or take DIR's already published sockwatch),
+#   deploy/install.sh install [--from DIR] [--tracing]
+#                                            publish (or take DIR's already published sockwatch),
 #                                            install binary, unit and default configuration,
-#                                            create the sockwatch system user, enable and start
+#                                            create the sockwatch system user, enable and start;
+#                                            --tracing adds the drop-in systemd/tracing.conf
+#                                            (CAP_BPF, CAP_PERFMON, bpf()) so trace=auto traces
 #   deploy/install.sh uninstall              stop, disable, remove all of it (the configuration
 #                                            file too, unless it was changed: then it is kept)
 #
@@ -17,16 +20,18 @@ bin_dir="$root/usr/lib/sockwatch"
 unit="$root/etc/systemd/system/sockwatch.service"
 conf_dir="$root/etc/sockwatch"
 doc_dir="$root/usr/share/doc/sockwatch"
+dropin_dir="$root/etc/systemd/system/sockwatch.service.d"
 
 die() { echo "install.sh: $*" >&2; exit 1; }
-usage() { echo "install.sh: usage: install.sh install [--from DIR] | uninstall" >&2; exit 2; }
+usage() { echo "install.sh: usage: install.sh install [--from DIR] [--tracing] | uninstall" >&2; exit 2; }
 live() { [ -z "$root" ]; }
 
 install_sockwatch() {
-  local from=""
+  local from="" tracing=""
   while [ $# -gt 0 ]; do
     case "$1" in
       --from) [ $# -ge 2 ] || usage; from="$2"; shift 2 ;;
+      --tracing) tracing=1; shift ;;
       *) usage ;;
     esac
   done
@@ -49,6 +54,10 @@ install_sockwatch() {
     install -m 0644 "$here/systemd/sockwatch.json" "$conf_dir/sockwatch.json"
   fi
   install -m 0644 "$repo/README.md" "$doc_dir/README.md"
+  if [ -n "$tracing" ]; then
+    install -d -m 0755 "$dropin_dir"
+    install -m 0644 "$here/systemd/tracing.conf" "$dropin_dir/tracing.conf"
+  fi
 
   if live; then
     getent passwd sockwatch >/dev/null || useradd --system --no-create-home --home-dir /nonexistent \
@@ -68,7 +77,8 @@ uninstall_sockwatch() {
   if live && [ -d /run/systemd/system ]; then
     systemctl disable --now sockwatch.service 2>/dev/null || true
   fi
-  rm -f "$unit" "$bin_dir/sockwatch" "$doc_dir/README.md"
+  rm -f "$unit" "$bin_dir/sockwatch" "$doc_dir/README.md" "$dropin_dir/tracing.conf"
+  rmdir "$dropin_dir" 2>/dev/null || true
   rmdir "$bin_dir" "$doc_dir" 2>/dev/null || true
   if [ -e "$conf_dir/sockwatch.json" ] && ! cmp -s "$conf_dir/sockwatch.json" "$here/systemd/sockwatch.json"; then
     echo "install.sh: keeping $conf_dir/sockwatch.json (it was changed)" >&2
