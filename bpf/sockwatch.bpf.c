@@ -212,6 +212,7 @@ struct entry {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(map_flags, BPF_F_NO_COMMON_LRU); /* an LRU list per CPU: no lock shared between CPUs */
 	__uint(max_entries, 262144);
 	__type(key, u64);
 	__type(value, struct entry);
@@ -247,6 +248,7 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(map_flags, BPF_F_NO_COMMON_LRU);
 	__uint(max_entries, 262144);
 	__type(key, u64);
 	__type(value, struct owner);
@@ -399,7 +401,9 @@ int BPF_PROG(on_state, const struct sock *sk, const int oldstate, const int news
 	    (oldstate == SW_ESTABLISHED && newstate == SW_FIN_WAIT1) ||
 	    (oldstate == SW_CLOSE_WAIT && newstate == SW_LAST_ACK)) {
 		current_owner(&o);
-		bpf_map_update_elem(&owners, &id, &o, BPF_ANY);
+		struct owner *known = bpf_map_lookup_elem(&owners, &id);
+		if (!known || known->pid != o.pid || known->cgroup != o.cgroup)
+			bpf_map_update_elem(&owners, &id, &o, BPF_ANY);
 		if (newstate == SW_LISTEN) {
 			struct listener_key lk = { .netns = netns, .port = lport };
 			bpf_map_update_elem(&listeners, &lk, &o, BPF_ANY);
@@ -455,19 +459,29 @@ int BPF_PROG(on_state, const struct sock *sk, const int oldstate, const int news
 			__builtin_memset(e->remote, 0, sizeof(e->remote));
 			addresses(sk, family, e->local, e->remote);
 			__builtin_memcpy(e->comm, o.comm, sizeof(e->comm));
-			bpf_ringbuf_submit(e, 0);
+			/* no wakeup per record: the consumer drains the ring every 20 ms */
+			bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
 		}
 	}
 
 	if (newstate == SW_CLOSE) {
 		bpf_map_delete_elem(&entries, &id);
 		bpf_map_delete_elem(&owners, &id);
-		u8 from = oldstate;
-		bpf_map_update_elem(&closed_from, &id, &from, BPF_ANY);
+		/* an abortive close (tcp_disconnect) resets from these; a graceful end from
+		 * fin_wait2 (time_wait) or last_ack sends none */
+		if (oldstate == SW_ESTABLISHED || oldstate == SW_CLOSE_WAIT || oldstate == SW_FIN_WAIT1 ||
+		    oldstate == SW_SYN_RECV || oldstate == SW_SYN_SENT) {
+			u8 from = oldstate;
+			bpf_map_update_elem(&closed_from, &id, &from, BPF_ANY);
+		}
 		if (oldstate == SW_LISTEN) {
 			struct listener_key lk = { .netns = netns, .port = lport };
 			bpf_map_delete_elem(&listeners, &lk);
 		}
+	} else if (entered) {
+		/* in place: an update of an LRU element allocates a new one and frees the old */
+		entered->at_ns = now;
+		entered->local_port = lport;
 	} else {
 		struct entry e = { .at_ns = now, .local_port = lport };
 		bpf_map_update_elem(&entries, &id, &e, BPF_ANY);

@@ -25,6 +25,7 @@ internal sealed partial class PollLoop(SockWatchOptions options, PollResultStore
     internal const string UnexpectedReason = "unexpected";
 
     private readonly Dictionary<(FindingKind, string, int), Finding> _active = [];
+    private readonly Tracing.TraceFindings _traceFindings = new();
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -96,7 +97,13 @@ internal sealed partial class PollLoop(SockWatchOptions options, PollResultStore
             var cpuRan = CpuIfDebug();
             var findings = poll.Findings;
             var view = Metrics.PollMetrics.Build(poll, options.CloseWaitLeakAfter, metrics.Caps);
-            var traced = tracer is null ? null : TraceView(poll, tracer);
+            Metrics.TraceMetrics? traced = null;
+            if (tracer is not null)
+            {
+                var counters = tracer.Counters();
+                traced = TraceView(poll, tracer, counters);
+                findings = _traceFindings.Enrich(findings, counters, tracer.Aggregator, at, name => InodeOf(poll, name));
+            }
             var built = Stopwatch.GetTimestamp();
             var cpuBuilt = CpuIfDebug();
             var duration = Stopwatch.GetElapsedTime(started);
@@ -137,7 +144,7 @@ internal sealed partial class PollLoop(SockWatchOptions options, PollResultStore
     }
 
     /// <summary>The tracer's counters now, with the poll's names for the namespaces.</summary>
-    private Metrics.TraceMetrics TraceView(Poll poll, Tracing.Tracer traced)
+    private Metrics.TraceMetrics TraceView(Poll poll, Tracing.Tracer traced, Tracing.TraceCounters counters)
     {
         var names = new Dictionary<uint, string>();
         foreach (var ns in poll.Namespaces)
@@ -146,7 +153,21 @@ internal sealed partial class PollLoop(SockWatchOptions options, PollResultStore
         }
 
         traced.BeginRound();
-        return Metrics.TraceMetrics.Build(traced.Counters(), names, traced.UnitOf, metrics.Caps);
+        return Metrics.TraceMetrics.Build(counters, names, traced.UnitOf, metrics.Caps);
+    }
+
+    /// <summary>The inode of a finding's namespace (by name; null: this process's).</summary>
+    private static uint InodeOf(Poll poll, string? name)
+    {
+        foreach (var ns in poll.Namespaces)
+        {
+            if (name is null ? ns.Namespace.IsSelf : ns.Namespace.Name == name)
+            {
+                return (uint)ns.Namespace.Inode;
+            }
+        }
+
+        return 0;
     }
 
     /// <summary>The process's CPU time (a getrusage), read only when the Debug cost lines will be written.</summary>

@@ -71,6 +71,10 @@ internal static unsafe partial class LibbpfNative
     [LibraryImport(LibraryName, EntryPoint = "ring_buffer__poll")]
     internal static partial int RingBufferPoll(SafeRingBufferHandle ring, int timeoutMs);
 
+    /// <summary>int ring_buffer__consume(struct ring_buffer *rb): consumes what is there without waiting; records consumed, or a negative errno.</summary>
+    [LibraryImport(LibraryName, EntryPoint = "ring_buffer__consume")]
+    internal static partial int RingBufferConsume(SafeRingBufferHandle ring);
+
     /// <summary>void ring_buffer__free(struct ring_buffer *rb).</summary>
     [LibraryImport(LibraryName, EntryPoint = "ring_buffer__free")]
     internal static partial void RingBufferFree(nint ring);

@@ -33,8 +33,10 @@ internal sealed class TraceAggregator
     private const int MaxPeers = 4096;
 
     private readonly Lock _lock = new();
-    private readonly Dictionary<ulong, TracedCloseWait> _closeWait = [];
-    private readonly Dictionary<(uint Netns, string Process), Queue<long>> _delays = [];
+    // Records are kept as they came, and turned into text only when read: at tens of thousands
+    // of close_wait entries and exits a second, formatting each one cost most of the daemon's CPU.
+    private readonly Dictionary<ulong, TraceRecord> _closeWait = [];
+    private readonly Dictionary<(uint Netns, Comm Process), Queue<long>> _delays = new(new OwnerComparer());
     private readonly Dictionary<Peer, long> _failures = [];
 
     /// <summary>Takes one record of the ring buffer.</summary>
@@ -44,7 +46,7 @@ internal sealed class TraceAggregator
         {
             if (r.To == TcpState.CloseWait)
             {
-                _closeWait[r.Socket] = new TracedCloseWait(r.Netns, Endpoint(r, local: true), Endpoint(r, local: false), r.Pid, r.Comm.Text(), r.AtNs);
+                _closeWait[r.Socket] = r;
             }
 
             if (r.From == TcpState.CloseWait)
@@ -52,7 +54,7 @@ internal sealed class TraceAggregator
                 _closeWait.Remove(r.Socket);
                 if (r.InStateNs > 0)
                 {
-                    var key = (r.Netns, r.Comm.Text());
+                    var key = (r.Netns, r.Comm);
                     if (!_delays.TryGetValue(key, out var delays))
                     {
                         if (_delays.Count >= MaxOwners)
@@ -99,7 +101,7 @@ internal sealed class TraceAggregator
     {
         lock (_lock)
         {
-            return [.. _closeWait.Values];
+            return [.. _closeWait.Values.Select(r => new TracedCloseWait(r.Netns, Endpoint(r, local: true), Endpoint(r, local: false), r.Pid, r.Comm.Text(), r.AtNs))];
         }
     }
 
@@ -108,13 +110,30 @@ internal sealed class TraceAggregator
     {
         lock (_lock)
         {
-            if (!_delays.TryGetValue((netns, process), out var delays) || delays.Count == 0)
+            Comm comm = default;
+            System.Text.Encoding.UTF8.GetBytes(process.AsSpan(0, Math.Min(process.Length, 15)), comm);
+            if (!_delays.TryGetValue((netns, comm), out var delays) || delays.Count == 0)
             {
                 return null;
             }
 
             var sorted = delays.Order().ToArray();
             return TimeSpan.FromTicks(sorted[sorted.Length / 2] / 100);
+        }
+    }
+
+    /// <summary>Owners compared by namespace and the comm's 16 bytes.</summary>
+    private sealed class OwnerComparer : IEqualityComparer<(uint Netns, Comm Process)>
+    {
+        public bool Equals((uint Netns, Comm Process) x, (uint Netns, Comm Process) y) =>
+            x.Netns == y.Netns && ((ReadOnlySpan<byte>)x.Process).SequenceEqual(y.Process);
+
+        public int GetHashCode((uint Netns, Comm Process) obj)
+        {
+            var hash = new HashCode();
+            hash.Add(obj.Netns);
+            hash.AddBytes(obj.Process);
+            return hash.ToHashCode();
         }
     }
 

@@ -24,7 +24,12 @@ internal sealed unsafe class TraceSession : IDisposable
     internal const string ObjectResource = "sockwatch.bpf.o";
 
     private const string KernelBtf = "/sys/kernel/btf/vmlinux";
-    private const int PollTimeoutMs = 100;
+    /// <summary>
+    /// How often the consumer drains the ring buffer. The program submits without waking the
+    /// consumer (a wakeup per record costs a context switch per record at tens of thousands a
+    /// second); 20 ms at 50,000 records a second is 1,000 records of the ring's 87,000.
+    /// </summary>
+    private const int DrainEveryMs = 20;
     private const int StatLost = 0;
     private const int StatEntryMisses = 1;
 
@@ -241,12 +246,15 @@ internal sealed unsafe class TraceSession : IDisposable
     {
         while (!_stopping)
         {
-            var n = LibbpfNative.RingBufferPoll(_ring!, PollTimeoutMs);
-            if (n < 0 && n != -4)
+            if (LibbpfNative.RingBufferConsume(_ring!) < 0)
             {
-                return; // -EINTR is a signal; anything else means the ring is gone
+                return; // the ring is gone
             }
+
+            Thread.Sleep(DrainEveryMs);
         }
+
+        _ = LibbpfNative.RingBufferConsume(_ring!); // what came before the stop
     }
 
     [UnmanagedCallersOnly]
