@@ -50,9 +50,12 @@ internal sealed class TraceFindings
         switch (f.Kind)
         {
             case FindingKind.CloseWaitLeak when f.Owner is { } owner:
-                return aggregator.UsualCloseDelay(netns, owner.Process) is { } usual
-                    ? string.Create(CultureInfo.InvariantCulture, $"; traced: {owner.Process} usually closes {Seconds(usual)} after the peer's FIN (the median of its recent closes)")
+                var usual = aggregator.UsualCloseDelay(netns, owner.Process) is { } median
+                    ? string.Create(CultureInfo.InvariantCulture, $"; traced: {owner.Process} usually closes {Seconds(median)} after the peer's FIN (the median of its recent closes)")
                     : $"; traced: no close of {owner.Process} after a peer's FIN has been seen since tracing started";
+                var entered = aggregator.CloseWaits().Where(c => c.Netns == netns && c.Pid == owner.Pid).Select(c => c.EnteredNs).DefaultIfEmpty(long.MaxValue).Min();
+                return entered == long.MaxValue ? usual
+                    : usual + string.Create(CultureInfo.InvariantCulture, $"; the oldest of its close_wait sockets whose entry was seen got the peer's FIN {Seconds(TimeSpan.FromTicks((TraceAggregator.MonotonicNow() - entered) / 100))} ago (exact)");
             case FindingKind.EphemeralPortPressure:
                 var destination = f.Subject[(f.Subject.IndexOf(" -> ", StringComparison.Ordinal) + 4)..];
                 var rate = rates.Where(r => r.Key.Netns == netns && Endpoint(r.Key) == destination).Sum(r => r.Value);
@@ -68,7 +71,9 @@ internal sealed class TraceFindings
 
     private static string Endpoint(Peer p) => p.Address.Contains(':', StringComparison.Ordinal) ? $"[{p.Address}]:{p.Port}" : $"{p.Address}:{p.Port}";
 
-    private static string Seconds(TimeSpan t) => t.TotalSeconds >= 1
+    private static string Seconds(TimeSpan t) => t.TotalSeconds >= 60
+        ? string.Create(CultureInfo.InvariantCulture, $"{t.TotalSeconds:0} s")
+        : t.TotalSeconds >= 1
         ? string.Create(CultureInfo.InvariantCulture, $"{t.TotalSeconds:0.0} s")
         : string.Create(CultureInfo.InvariantCulture, $"{t.TotalMilliseconds:0.0} ms");
 }

@@ -60,6 +60,12 @@ public sealed class TraceMetricsTests
         var enriched = new TraceFindings().Enrich([leak, quiet], TraceCounters.Empty, aggregator, DateTimeOffset.UnixEpoch, _ => 1);
         Assert.Equal("leak; traced: api usually closes 5.0 ms after the peer's FIN (the median of its recent closes)", enriched[0].Explanation);
         Assert.Equal("leak; traced: no close of batch after a peer's FIN has been seen since tracing started", enriched[1].Explanation);
+
+        // A close_wait of pid 7 whose entry the tracer saw, 10 minutes ago: its age is exact.
+        var held = Record(TcpState.Established, TcpState.CloseWait, "api", 0) with { Socket = 43, AtNs = TraceAggregator.MonotonicNow() - 600_000_000_000L };
+        aggregator.Add(held);
+        var exact = new TraceFindings().Enrich([leak], TraceCounters.Empty, aggregator, DateTimeOffset.UnixEpoch, _ => 1);
+        Assert.EndsWith("; the oldest of its close_wait sockets whose entry was seen got the peer's FIN 600 s ago (exact)", exact[0].Explanation, StringComparison.Ordinal);
     }
 
     private static TraceRecord Record(TcpState from, TcpState to, string comm, long inStateNs)
