@@ -18,6 +18,12 @@ command -v ip >/dev/null 2>&1 || need_apt+=(iproute2)
 if [ -x /lib/systemd/systemd ] && ! command -v dbus-daemon >/dev/null 2>&1 && ! command -v dbus-broker >/dev/null 2>&1; then
   need_apt+=(dbus)
 fi
+# The kernel tracer: libbpf.so.1 to load it (iproute2 brings it), bpftool as the unload oracle,
+# clang, llvm-strip and libbpf-dev's headers to rebuild bpf/sockwatch.bpf.o and compare.
+command -v bpftool >/dev/null 2>&1 || need_apt+=(bpftool)
+command -v clang >/dev/null 2>&1 || need_apt+=(clang)
+command -v llvm-strip >/dev/null 2>&1 || need_apt+=(llvm)
+[ -f /usr/include/bpf/bpf_helpers.h ] || need_apt+=(libbpf-dev)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "test.sh: installing ${need_apt[*]}" >&2

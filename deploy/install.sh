@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Installs or removes SockWatch as a systemd service.
 #
-#   deploy/install.sh install [--from DIR] [--all-namespaces]
+#   deploy/install.sh install [--from DIR] [--all-namespaces] [--tracing]
 #                                            publish (or take DIR's already published sockwatch),
 #                                            install binary, unit and default configuration
-#                                            (--all-namespaces: and the drop-in of that name),
+#                                            (--all-namespaces: and the drop-in of that name;
+#                                            --tracing: and systemd/tracing.conf, CAP_BPF,
+#                                            CAP_PERFMON and bpf(), so trace=auto traces),
 #                                            create the sockwatch system user, enable and start;
 #                                            over a running service (an upgrade): restart it, so
 #                                            that it runs the new binary
@@ -27,15 +29,16 @@ conf_dir="$root/etc/sockwatch"
 doc_dir="$root/usr/share/doc/sockwatch"
 
 die() { echo "install.sh: $*" >&2; exit 1; }
-usage() { echo "install.sh: usage: install.sh install [--from DIR] [--all-namespaces] | uninstall" >&2; exit 2; }
+usage() { echo "install.sh: usage: install.sh install [--from DIR] [--all-namespaces] [--tracing] | uninstall" >&2; exit 2; }
 live() { [ -z "$root" ]; }
 
 install_sockwatch() {
-  local from="" all_namespaces=""
+  local from="" all_namespaces="" tracing=""
   while [ $# -gt 0 ]; do
     case "$1" in
       --from) [ $# -ge 2 ] || usage; from="$2"; shift 2 ;;
       --all-namespaces) all_namespaces=1; shift ;;
+      --tracing) tracing=1; shift ;;
       *) usage ;;
     esac
   done
@@ -52,10 +55,11 @@ install_sockwatch() {
   install -d -m 0755 "$bin_dir" "$conf_dir" "$(dirname "$unit")" "$doc_dir"
   install -m 0755 "$from/sockwatch" "$bin_dir/sockwatch"
   install -m 0644 "$here/systemd/sockwatch.service" "$unit"
-  if [ -n "$all_namespaces" ]; then
+  local dropin
+  for dropin in ${all_namespaces:+all-namespaces.conf} ${tracing:+tracing.conf}; do
     install -d -m 0755 "$dropin_dir"
-    install -m 0644 "$here/systemd/all-namespaces.conf" "$dropin_dir/all-namespaces.conf"
-  fi
+    install -m 0644 "$here/systemd/$dropin" "$dropin_dir/$dropin"
+  done
   if [ -e "$conf_dir/sockwatch.json" ]; then
     echo "install.sh: keeping the existing $conf_dir/sockwatch.json" >&2
   else

@@ -14,7 +14,8 @@
 #   /lib/systemd/system/sockwatch.service  the unit, as in deploy/systemd
 #   /etc/sockwatch/sockwatch.json          the configuration, a conffile (dpkg keeps local changes)
 #   /usr/share/doc/sockwatch/              README, changelog, copyright, examples/ (the
-#                                          all-namespaces drop-in, the web configuration)
+#                                          all-namespaces and tracing drop-ins, the web
+#                                          configuration)
 #   postinst  creates the `sockwatch` system user; enables and starts the service on install,
 #             restarts it on upgrade (unless the administrator disabled it)
 #   prerm     stops it on remove
@@ -54,7 +55,7 @@ install -m 0755 "$published/sockwatch" "$pkg/usr/lib/sockwatch/sockwatch"
 install -m 0644 "$repo/deploy/systemd/sockwatch.service" "$pkg/lib/systemd/system/sockwatch.service"
 install -m 0644 "$repo/deploy/systemd/sockwatch.json" "$pkg/etc/sockwatch/sockwatch.json"
 install -m 0644 "$repo/README.md" "$pkg/usr/share/doc/sockwatch/README.md"
-install -m 0644 "$repo/deploy/systemd/all-namespaces.conf" "$repo/deploy/systemd/web-config.yml" \
+install -m 0644 "$repo/deploy/systemd/all-namespaces.conf" "$repo/deploy/systemd/tracing.conf" "$repo/deploy/systemd/web-config.yml" \
   "$pkg/usr/share/doc/sockwatch/examples/"
 install -m 0644 "$here/copyright" "$pkg/usr/share/doc/sockwatch/copyright"
 {

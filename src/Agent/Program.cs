@@ -44,6 +44,7 @@ internal static class Program
             RunCommand.Create(),
             SnapshotCommand.Create(),
             CheckCommand.Create(),
+            TraceCommand.Create(),
         };
         return root;
     }

@@ -38,6 +38,13 @@ internal static partial class RunCommand
             throw new UsageException($"--listen-address: '{options.ListenAddress}' is not HOST:PORT"); // validated before; kept for safety
         }
 
+        using var tracer = Tracing.Tracer.Start(options.Trace, out var traceStatus);
+        if (tracer is null && options.Trace == "on")
+        {
+            Console.Error.WriteLine($"sockwatch run: --trace on: tracing is impossible here ({traceStatus.Reason}): {traceStatus.Message}");
+            return ExitCodes.Usage;
+        }
+
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [], ApplicationName = "sockwatch" });
         builder.Logging.ClearProviders();
         if (JournalStream.IsStdout(Environment.GetEnvironmentVariable("JOURNAL_STREAM"), JournalStream.ReadStdoutLink))
@@ -82,7 +89,12 @@ internal static partial class RunCommand
         });
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = ShutdownTimeout);
         builder.Services.AddSingleton(options);
-        builder.Services.AddSingleton(services => new PollResultStore(services.GetRequiredService<Metrics.MetricsPipeline>(), options.CloseWaitLeakAfter));
+        builder.Services.AddSingleton(services => new PollResultStore(services.GetRequiredService<Metrics.MetricsPipeline>(), options.CloseWaitLeakAfter) { TraceStatus = traceStatus });
+        if (tracer is not null)
+        {
+            builder.Services.AddSingleton(tracer);
+        }
+
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddSingleton<HttpPages>();
         builder.Services.AddSingleton<Metrics.MetricsPipeline>();
@@ -120,11 +132,26 @@ internal static partial class RunCommand
             return ExitCodes.Usage;
         }
 
+        if (tracer is not null)
+        {
+            LogTracing(logger);
+        }
+        else if (options.Trace == "auto")
+        {
+            LogTraceFallback(logger, traceStatus.Reason, traceStatus.Message);
+        }
+
         var addresses = string.Join(", ", app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses ?? []);
         LogListening(logger, addresses);
         app.WaitForShutdownAsync().GetAwaiter().GetResult();
         return ExitCodes.Ok;
     }
+
+    [LoggerMessage(EventId = 3600, Level = LogLevel.Information, Message = "tracing every TCP state change in the kernel (sock:inet_sock_set_state, tcp:tcp_send_reset, tcp:tcp_receive_reset)")]
+    private static partial void LogTracing(ILogger logger);
+
+    [LoggerMessage(EventId = 3601, Level = LogLevel.Warning, Message = "tracing off ({Reason}): {Message}; polling alone, transitions between polls are inferred")]
+    private static partial void LogTraceFallback(ILogger logger, string reason, string message);
 
     [LoggerMessage(EventId = 3101, Level = LogLevel.Information, Message = "listening on {Addresses}: /metrics, / (the state diagram), /api/v1/poll, /api/v1/history, /runbook, /healthz, /readyz")]
     private static partial void LogListening(ILogger logger, string addresses);

@@ -16,6 +16,9 @@ internal static class Cli
     public static Result RunWith(IReadOnlyDictionary<string, string> environment, params string[] args) =>
         Start(Path.Combine(AppContext.BaseDirectory, "sockwatch"), args, environment);
 
+    /// <summary>Runs another program (a wrapper such as setpriv around sockwatch) the same way.</summary>
+    public static Result RunProgram(string exe, params string[] args) => Start(exe, args);
+
     /// <summary>Runs sockwatch inside a network namespace made by `ip netns add`.</summary>
     public static Result RunIn(string netns, string[] args) =>
         Start(SockWatch.Tests.Conditions.FindExecutable("ip") ?? "ip", ["netns", "exec", netns, Path.Combine(AppContext.BaseDirectory, "sockwatch"), .. args]);

@@ -37,6 +37,7 @@ public sealed class ConfigurationTableTests : IDisposable
         ["otlp_protocol"] = ("grpc", "http/json"),
         ["otlp_interval"] = ("30s", "100ms"),
         ["web_config_file"] = (_webConfig, _badWebConfig),
+        ["trace"] = ("off", "sometimes"),
     };
 
     public static TheoryData<string> Keys() => [.. Settings.All.Select(s => s.Key)];

@@ -92,6 +92,42 @@ public partial class DeployTests
         Assert.Equal(TimeSpan.FromMinutes(2), options.CloseWaitLeakAfter);
     }
 
+    [SystemdAnalyzeFact]
+    public void With_the_tracing_drop_in_the_unit_verifies_and_only_the_bpf_capability_line_turns()
+    {
+        var path = UnitWithLocalBinary();
+        var before = Run("systemd-analyze", "security", "--offline=yes", "--no-pager", path);
+        File.AppendAllText(path, "\n" + File.ReadAllText(Path.Combine(Repo.Root, "deploy", "systemd", "tracing.conf")));
+        var verify = Run("systemd-analyze", "verify", "--man=no", "--recursive-errors=yes", path);
+        Assert.True(verify.ExitCode == 0 && verify.Output.Trim().Length == 0, verify.Output);
+        var after = Run("systemd-analyze", "security", "--offline=yes", "--no-pager", path);
+        var m = ExposureLine().Match(after.Output);
+        Assert.True(m.Success, after.Output);
+        Assert.InRange(double.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture), 0.0, 2.5); // the README's figure: 2.4 with and without
+        Assert.Contains("✗ CapabilityBoundingSet=~CAP_BPF", after.Output, StringComparison.Ordinal); // the cost is reported, not hidden
+        Assert.DoesNotContain("✗ CapabilityBoundingSet=~CAP_BPF", before.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Install_with_tracing_adds_the_drop_in_and_uninstall_removes_it()
+    {
+        var root = Directory.CreateTempSubdirectory("sockwatch-destdir-").FullName;
+        try
+        {
+            var install = Run("bash", [Path.Combine(Repo.Root, "deploy", "install.sh"), "install", "--from", AppContext.BaseDirectory, "--tracing"], root);
+            Assert.True(install.ExitCode == 0, install.Output);
+            var dropIn = Path.Combine(root, "etc/systemd/system/sockwatch.service.d/tracing.conf");
+            Assert.Equal(File.ReadAllText(Path.Combine(Repo.Root, "deploy", "systemd", "tracing.conf")), File.ReadAllText(dropIn));
+            var uninstall = Run("bash", [Path.Combine(Repo.Root, "deploy", "install.sh"), "uninstall"], root);
+            Assert.True(uninstall.ExitCode == 0, uninstall.Output);
+            Assert.False(Directory.Exists(Path.GetDirectoryName(dropIn)));
+        }
+        finally
+        {
+            Directory.Delete(root, recursive: true);
+        }
+    }
+
     [Fact]
     public void Install_and_uninstall_stage_under_destdir()
     {

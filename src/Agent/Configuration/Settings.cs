@@ -133,13 +133,24 @@ internal static class Settings
         "TLS and basic auth for every endpoint, from a web configuration file in the format of Prometheus's exporter-toolkit (none: plain HTTP, open).",
         "FILE", Run, flag: "--web.config.file");
 
+    /// <summary>
+    /// Tracing of every TCP state change in the kernel (bpf/sockwatch.bpf.c): auto traces when it
+    /// can and otherwise runs poll-only, saying why once; on refuses to start without it.
+    /// </summary>
+    public static readonly Setting<string> Trace = new(
+        "trace", ValueKinds.Text, "auto", o => o.Trace, (o, v) => o with { Trace = v },
+        (v, _) => v is "auto" or "on" or "off" ? null : $"'{v}' is not a trace mode; accepted: auto, on, off",
+        "auto, on or off",
+        "Trace every TCP state change in the kernel (needs CAP_BPF and CAP_PERFMON, or root): auto (when possible, else poll-only), on (exit 2 when impossible), off.",
+        "auto|on|off", Run);
+
     /// <summary>Every setting, in the order of help pages and of the README's table; validation reports the first problem in this order.</summary>
     public static readonly IReadOnlyList<Setting> All =
     [
         Collector, ProcRoot, Netns, NetnsExclude,
         CloseWaitLeakAfter, EphemeralPortUtilization, AcceptQueueUtilization, TimeWaitBucketUtilization, LastAckStuckAfter, SynSentRetries,
         ListenAddress, PollInterval, MaxOwnerSeries, MaxDestinationSeries, MaxNetnsSeries, NetnsRedumpAfter,
-        OtlpEndpoint, OtlpProtocol, OtlpInterval, WebConfigFile,
+        OtlpEndpoint, OtlpProtocol, OtlpInterval, WebConfigFile, Trace,
     ];
 
     /// <summary>The setting of a key, or null.</summary>

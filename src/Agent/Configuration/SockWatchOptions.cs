@@ -65,6 +65,9 @@ internal sealed record SockWatchOptions
     /// <summary>The exporter-toolkit web configuration file (TLS, basic auth); empty: plain HTTP, open.</summary>
     public string WebConfigFile { get; init; } = Settings.WebConfigFile.Default;
 
+    /// <summary>auto, on or off: tracing of every TCP state change in the kernel.</summary>
+    public string Trace { get; init; } = Settings.Trace.Default;
+
     /// <summary>The collector of validated options.</summary>
     public CollectorKind CollectorKind => CollectorKinds.TryParse(Collector, out var kind) ? kind : CollectorKind.Auto;
 

@@ -18,17 +18,18 @@ namespace SockWatch.Agent.Daemon;
 /// into one instead of stacking up. Findings are logged when they appear and when they clear,
 /// so the journal tells the story of a leak without repeating it every 15 seconds.
 /// </summary>
-/// <param name="exact">Where exact transition counts come from when a tracer runs; none: the page infers them from polls.</param>
-internal sealed partial class PollLoop(
-    SockWatchOptions options, PollResultStore store, Metrics.MetricsPipeline metrics, ILogger<PollLoop> logger, TimeProvider time, IExactTransitionSource? exact = null)
+/// <param name="tracer">The kernel tracer when it runs: exact counts for the metrics, the findings and the page's edges; none: the page infers transitions from polls.</param>
+internal sealed partial class PollLoop(SockWatchOptions options, PollResultStore store, Metrics.MetricsPipeline metrics, ILogger<PollLoop> logger, TimeProvider time, Tracing.Tracer? tracer = null)
     : BackgroundService
 {
     private readonly Diagram.DiagramBuilder _diagram = new();
+    private readonly TracedTransitions _traced = new();
 
     /// <summary>The reason label of a poll that failed with an exception no stage expected.</summary>
     internal const string UnexpectedReason = "unexpected";
 
     private readonly Dictionary<(FindingKind, string, int), Finding> _active = [];
+    private readonly Tracing.TraceFindings _traceFindings = new();
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -100,10 +101,17 @@ internal sealed partial class PollLoop(
             var cpuRan = CpuIfDebug();
             var findings = poll.Findings;
             var view = Metrics.PollMetrics.Build(poll, options.CloseWaitLeakAfter, metrics.Caps);
+            Metrics.TraceMetrics? traced = null;
+            if (tracer is not null)
+            {
+                var counters = tracer.Counters();
+                traced = TraceView(poll, tracer, counters);
+                findings = _traceFindings.Enrich(findings, counters, tracer.Aggregator, at, name => InodeOf(poll, name));
+            }
             var built = Stopwatch.GetTimestamp();
             var cpuBuilt = CpuIfDebug();
             var duration = Stopwatch.GetElapsedTime(started);
-            var diagram = _diagram.Build(poll, view, duration, exact?.Take(at));
+            var diagram = _diagram.Build(poll, view, duration, _traced.Since(traced, at));
             var counts = poll.Table.CountByState();
             store.Publish(new PollResult(
                 at, duration, poll.Collector, poll.Count, counts, poll.Stats, findings, poll.Unowned, view, poll.Namespaces.Count)
@@ -111,6 +119,7 @@ internal sealed partial class PollLoop(
                 Reads = new(poll.Collection.Count(NamespaceRead.Dumped), poll.Collection.Count(NamespaceRead.Carried), poll.Collection.Count(NamespaceRead.Empty)),
                 Stages = poll.Stages,
                 Diagram = diagram,
+                Trace = traced,
             });
             if (logger.IsEnabled(LogLevel.Debug))
             {
@@ -138,6 +147,33 @@ internal sealed partial class PollLoop(
             store.Failed(pipeline.CollectorName, UnexpectedReason);
             LogPollCrashed(logger, e.GetType().Name, e.Message);
         }
+    }
+
+    /// <summary>The tracer's counters now, with the poll's names for the namespaces.</summary>
+    private Metrics.TraceMetrics TraceView(Poll poll, Tracing.Tracer traced, Tracing.TraceCounters counters)
+    {
+        var names = new Dictionary<uint, string>();
+        foreach (var ns in poll.Namespaces)
+        {
+            names.TryAdd((uint)ns.Namespace.Inode, Metrics.PollMetrics.Label(ns.Namespace.Name));
+        }
+
+        traced.BeginRound();
+        return Metrics.TraceMetrics.Build(counters, names, traced.UnitOf, metrics.Caps);
+    }
+
+    /// <summary>The inode of a finding's namespace (by name; null: this process's).</summary>
+    private static uint InodeOf(Poll poll, string? name)
+    {
+        foreach (var ns in poll.Namespaces)
+        {
+            if (name is null ? ns.Namespace.IsSelf : ns.Namespace.Name == name)
+            {
+                return (uint)ns.Namespace.Inode;
+            }
+        }
+
+        return 0;
     }
 
     /// <summary>The process's CPU time (a getrusage), read only when the Debug cost lines will be written.</summary>

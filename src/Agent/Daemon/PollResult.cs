@@ -27,6 +27,13 @@ internal sealed record PollResult(
 
     /// <summary>What the page and /api/v1 show of this poll; null when the poll was published without it (tests of the store alone).</summary>
     public Diagram.DiagramPoll? Diagram { get; init; }
+
+    /// <summary>
+    /// What the kernel tracer counted up to this poll (exact state changes per netns, from and
+    /// to; time in state; resets; connections; connect failures); null while tracing is off.
+    /// The pages read <see cref="Metrics.TraceMetrics.StateChanges"/> from here.
+    /// </summary>
+    public Metrics.TraceMetrics? Trace { get; init; }
 }
 
 /// <summary>Watched namespaces of one poll: dumped, carried from their last dump, and empty by their counters.</summary>
@@ -42,6 +49,9 @@ internal readonly record struct NamespaceReads(int Dumped, int Carried, int Empt
 /// <param name="closeWaitLeakAfter">The configured close_wait_leak_after, for the metrics (default 2m).</param>
 internal sealed class PollResultStore(Metrics.MetricsPipeline? metrics = null, TimeSpan? closeWaitLeakAfter = null)
 {
+    /// <summary>Whether the daemon traces state changes, and why not; set once at start.</summary>
+    public Tracing.TraceStatus TraceStatus { get; init; } = Tracing.TraceStatus.Disabled;
+
     private readonly TimeSpan _closeWaitLeakAfter = closeWaitLeakAfter ?? Configuration.Settings.CloseWaitLeakAfter.Default;
     private PollResult? _latest;
 
@@ -137,7 +147,13 @@ internal sealed class PollResultStore(Metrics.MetricsPipeline? metrics = null, T
             latest.Reads.Dumped,
             latest.Reads.Carried,
             latest.Reads.Empty,
-            [.. latest.Stages.Select(s => new Metrics.StageFigure(Polling.PollStages.NameOf(s.Stage), s.Duration.TotalSeconds, s.Success))]);
-        return new Metrics.MetricsState(version, poll, ErrorCounts(), MalformedCounts(), _durations.Snapshot(), _closeWaitLeakAfter);
+            [.. latest.Stages.Select(s => new Metrics.StageFigure(Polling.PollStages.NameOf(s.Stage), s.Duration.TotalSeconds, s.Success))])
+        {
+            Trace = latest.Trace,
+        };
+        return new Metrics.MetricsState(version, poll, ErrorCounts(), MalformedCounts(), _durations.Snapshot(), _closeWaitLeakAfter)
+        {
+            Trace = TraceStatus,
+        };
     }
 }

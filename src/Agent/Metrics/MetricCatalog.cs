@@ -90,6 +90,9 @@ internal static class MetricCatalog
         ["family"] = PollMetrics.Families.Count,
         ["state"] = Lifecycle.Entries.Count, // every state the kernel can report, the two rarely dumped included: an upper bound
         ["phase"] = 1, // follows the state
+        ["from"] = Lifecycle.Entries.Count,
+        ["to"] = Lifecycle.Entries.Count,
+        ["direction"] = 2, // sent or received; active or passive
     };
 
     /// <summary>Every family, sorted by name.</summary>
@@ -175,14 +178,34 @@ internal static class MetricCatalog
             "Open descriptors / RLIMIT_NOFILE soft limit of the owner's fullest process, for owners holding close_wait sockets.",
             ["netns", "unit", "process"],
             s => CloseWait(s, o => o.DescriptorUtilization)),
+        new("sockwatch_tcp_connect_failures", "sockwatch.tcp.connect_failures", MetricType.Counter, "{connection}", true,
+            "Connects that failed in handshake step 1 (syn_sent to close: refused, unreachable or timed out) per destination, since tracing started; top destinations, remote_address=\"other\" sums the rest.",
+            ["netns", "remote_address", "remote_port"],
+            s => Trace(s, t => t.ConnectFailures.Select(f => Series.Of(f.Count, f.Netns, f.RemoteAddress, f.RemotePort)))),
+        new("sockwatch_tcp_connections", "sockwatch.tcp.connections", MetricType.Counter, "{connection}", true,
+            "Connections opened (handshake step 3 done: syn_sent or syn_recv to established) per owner, direction active (connect) or passive (accept), since tracing started; owners beyond the cap are summed into process=\"other\".",
+            ["netns", "unit", "process", "direction"],
+            s => Trace(s, t => t.Connections.Select(c => Series.Of(c.Count, c.Netns, c.Unit, c.Process, c.Direction)))),
         new("sockwatch_tcp_owner_sockets", "sockwatch.tcp.owner_sockets", MetricType.Gauge, "{socket}", true,
             "TCP sockets per owner (systemd unit, process name) and state; owners beyond the cap are summed into process=\"other\".",
             ["netns", "state", "unit", "process"],
             s => Poll(s, m => m.OwnerSockets.Select(o => Series.Of(o.Sockets, o.Netns, Lifecycle.NameOf(o.State), o.Unit, o.Process)))),
+        new("sockwatch_tcp_resets", "sockwatch.tcp.resets", MetricType.Counter, "{reset}", true,
+            "Resets sent or received per namespace and the state the socket was in (close: sent for a segment no socket took, such as a refused connect), since tracing started.",
+            ["netns", "state", "direction"],
+            s => Trace(s, t => t.Resets.Select(r => Series.Of(r.Count, r.Netns, Lifecycle.NameOf(r.State), r.Direction)))),
         new("sockwatch_tcp_sockets", "sockwatch.tcp.sockets", MetricType.Gauge, "{socket}", true,
             "TCP sockets per network namespace, family and state, every state present.",
             ["netns", "family", "state", "phase"],
             s => Poll(s, TcpSockets)),
+        new("sockwatch_tcp_state_changes", "sockwatch.tcp.state_changes", MetricType.Counter, "{change}", true,
+            "Every TCP state change the kernel made (sock:inet_sock_set_state), exact, since tracing started.",
+            ["netns", "from", "to"],
+            s => Trace(s, t => t.StateChanges.Select(c => Series.Of(c.Count, c.Netns, Lifecycle.NameOf(c.From), Lifecycle.NameOf(c.To))))),
+        new("sockwatch_tcp_state_duration_seconds", "sockwatch.tcp.state_duration", MetricType.Histogram, "s", false,
+            "Time sockets spent in a state, observed when they left it (log2 buckets of the kernel, every other one exposed), since tracing started; /metrics only.",
+            ["netns", "state"],
+            s => Trace(s, t => t.Durations.Select(d => new Series(double.NaN, [d.Netns, Lifecycle.NameOf(d.State)], d.Histogram)))),
         new("sockwatch_tcp_transition_anomalies", "sockwatch.tcp.transition_anomalies", MetricType.Counter, "{transition}", true,
             "Observed state changes the TCP lifecycle does not allow.",
             ["from", "to"],
@@ -203,6 +226,18 @@ internal static class MetricCatalog
             "systemd's restart count (NRestarts) of each service unit that owns a close_wait leak, asked over D-Bus; absent without the system bus.",
             ["netns", "unit"],
             s => Poll(s, m => m.UnitRestarts.Select(u => Series.Of(u.Restarts, u.Netns, u.Unit)))),
+        new("sockwatch_trace_entry_misses", "sockwatch.trace.entry_misses", MetricType.Counter, "{change}", true,
+            "States left whose entry the tracer had not seen (the socket existed before tracing started, or its entry was evicted): their time is not in the duration histogram.",
+            [],
+            s => Trace(s, t => [Series.Of(t.EntryMisses)])),
+        new("sockwatch_trace_events_lost", "sockwatch.trace.events_lost", MetricType.Counter, "{event}", true,
+            "Per-connection trace records the kernel could not put in the ring buffer (close_wait entries and exits, connect failures).",
+            [],
+            s => Trace(s, t => [Series.Of(t.Lost)])),
+        new("sockwatch_trace_info", "sockwatch.trace.info", MetricType.Gauge, null, true,
+            "Whether every state change is traced in the kernel: mode on or off, and why off (disabled, permission_denied, no_libbpf, no_btf, load_failed, attach_failed); always 1.",
+            ["mode", "reason"],
+            s => [Series.Of(1, s.Trace.Mode, s.Trace.Reason)]),
         new("target_info", null, MetricType.Gauge, null, true,
             "Target metadata: the OpenTelemetry resource.",
             ["service_name", "service_version"],
@@ -219,6 +254,9 @@ internal static class MetricCatalog
 
     private static IEnumerable<Series> Poll(MetricsState state, Func<PollMetrics, IEnumerable<Series>> read) =>
         state.Latest is { } latest ? read(latest.Metrics) : [];
+
+    private static IEnumerable<Series> Trace(MetricsState state, Func<TraceMetrics, IEnumerable<Series>> read) =>
+        state.Latest?.Trace is { } trace ? read(trace) : [];
 
     private static IEnumerable<Series> TcpSockets(PollMetrics m)
     {

@@ -21,7 +21,11 @@ internal sealed record PublishedPoll(
     int Dumped,
     int Carried,
     int Empty,
-    IReadOnlyList<StageFigure> Stages);
+    IReadOnlyList<StageFigure> Stages)
+{
+    /// <summary>The tracer's counters at this poll; null while tracing is off.</summary>
+    public TraceMetrics? Trace { get; init; }
+}
 
 /// <summary>
 /// Everything <c>/metrics</c> (and OTLP) says for one version of the daemon's state: the latest
@@ -42,6 +46,9 @@ internal sealed record MetricsState(
     HistogramValue PollDurations,
     TimeSpan CloseWaitLeakAfter)
 {
+    /// <summary>Whether the daemon traces state changes, and why not.</summary>
+    public Tracing.TraceStatus Trace { get; init; } = Tracing.TraceStatus.Disabled;
+
     /// <summary>The state before any poll: only SockWatch's own constant series.</summary>
     public static MetricsState Initial(TimeSpan closeWaitLeakAfter) =>
         new(-1, null, [], [], new PollDurationHistogram().Snapshot(), closeWaitLeakAfter);

@@ -88,7 +88,7 @@ public sealed partial class EveryFamilyTests
     private static string Scrape()
     {
         using var pipeline = new MetricsPipeline(new SockWatchOptions(), NullLogger<MetricsPipeline>.Instance);
-        var store = new PollResultStore(pipeline);
+        var store = new PollResultStore(pipeline) { TraceStatus = new Agent.Tracing.TraceStatus("on", "traced", "") };
         var tracker = new SocketTracker();
         var api = PollFactory.Owner(200, "api", "api.service");
         var web = PollFactory.Owner(100, "nginx", "nginx.service");
@@ -124,8 +124,27 @@ public sealed partial class EveryFamilyTests
         store.Publish(PollFactory.Result(tracker, at.AddMinutes(6), Sockets(TcpState.Established), owners, pipeline.Caps, facts, descriptors, [new("host", "nginx.service", 2)]) with
         {
             Stages = [.. stages.Select((s, i) => new StageReport(s, TimeSpan.FromMilliseconds(0.5 * (i + 1)), s != PollStage.Owners))],
+            Trace = Traced(pipeline.Caps),
         });
         return Encoding.UTF8.GetString(pipeline.Scrape(ExpositionFormat.PrometheusText004, gzip: false));
+    }
+
+    /// <summary>What a tracer would have counted: one connection closed by its client, a refused connect, a reset.</summary>
+    private static TraceMetrics Traced(SeriesCaps caps)
+    {
+        var slots = new long[Agent.Tracing.KernelHistogram.Slots];
+        slots[20] = 1; // about 1 ms in close_wait
+        var counters = Agent.Tracing.TraceCounters.Empty with
+        {
+            Transitions = [new(1, TcpState.Close, TcpState.SynSent, 2), new(1, TcpState.SynSent, TcpState.Close, 1), new(1, TcpState.CloseWait, TcpState.LastAck, 1)],
+            Durations = [new(1, TcpState.CloseWait, slots, 0.001)],
+            Resets = [new(1, TcpState.SynSent, "received", 1)],
+            Opens = [new(1, "active", 0, "curl", 1)],
+            ConnectFailures = new Dictionary<Agent.Tracing.Peer, long> { [new(1, "10.0.0.7", 5432)] = 1 },
+            Lost = 0,
+            EntryMisses = 3,
+        };
+        return TraceMetrics.Build(counters, new Dictionary<uint, string> { [1] = "self" }, _ => null, caps);
     }
 
     [GeneratedRegex(@"^# TYPE (\S+) ")]

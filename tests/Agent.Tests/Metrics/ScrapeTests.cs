@@ -131,7 +131,7 @@ public sealed partial class ScrapeTests : IDisposable
     }
 
     private async Task<DaemonProcess> StartAsync(params string[] extra) =>
-        await DaemonProcess.StartAsync(_children, ["--poll-interval", "1h", "--collector", "proc", "--proc-root", Repo.Fixture("proc-metrics"), .. extra]);
+        await DaemonProcess.StartAsync(_children, ["--poll-interval", "1h", "--collector", "proc", "--proc-root", Repo.Fixture("proc-metrics"), "--trace", "off", .. extra]);
 
     private async Task<string> ScrapeAsync(string? accept, params string[] extra)
     {

@@ -31,7 +31,7 @@ public sealed class DebianPackageTests : IDisposable
         Assert.True(File.Exists(deb));
 
         var contents = DpkgDeb("-c", deb);
-        foreach (var path in new[] { "./usr/lib/sockwatch/sockwatch", "./lib/systemd/system/sockwatch.service", "./etc/sockwatch/sockwatch.json", "./usr/share/doc/sockwatch/copyright", "./usr/share/doc/sockwatch/examples/all-namespaces.conf" })
+        foreach (var path in new[] { "./usr/lib/sockwatch/sockwatch", "./lib/systemd/system/sockwatch.service", "./etc/sockwatch/sockwatch.json", "./usr/share/doc/sockwatch/copyright", "./usr/share/doc/sockwatch/examples/all-namespaces.conf", "./usr/share/doc/sockwatch/examples/tracing.conf" })
         {
             Assert.Contains(" " + path + "\n", contents, StringComparison.Ordinal);
         }

@@ -1,0 +1,137 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Text;
+using SockWatch.Core;
+
+namespace SockWatch.Agent.Tracing;
+
+// The map keys, values and ring-buffer record of bpf/sockwatch.bpf.c, byte for byte (host byte
+// order; the ports in host order, the addresses as the kernel holds them, network order).
+
+[StructLayout(LayoutKind.Sequential)]
+internal struct TransitionKey
+{
+    public uint Netns;
+    public byte From;
+    public byte To;
+    public ushort Pad;
+}
+
+[StructLayout(LayoutKind.Sequential)]
+internal struct StateKey
+{
+    public uint Netns;
+    public uint State;
+}
+
+/// <summary>struct histogram: slot k counts durations in [2^(k-1), 2^k) ns (slot 0: zero), and their sum.</summary>
+[StructLayout(LayoutKind.Sequential)]
+internal struct KernelHistogram
+{
+    public const int Slots = 64;
+    public SlotArray Counts;
+    public ulong SumNs;
+
+    [InlineArray(Slots)]
+    internal struct SlotArray
+    {
+        private ulong _element;
+    }
+}
+
+[StructLayout(LayoutKind.Sequential)]
+internal struct ResetKey
+{
+    public uint Netns;
+    public byte State;
+    public byte Direction;
+    public ushort Pad;
+}
+
+[StructLayout(LayoutKind.Sequential)]
+internal struct OpenKey
+{
+    public uint Netns;
+    public uint Direction;
+    public ulong Cgroup;
+    public Comm Comm;
+}
+
+[StructLayout(LayoutKind.Sequential)]
+internal struct PeerKey
+{
+    public uint Netns;
+    public ushort Port;
+    public ushort Family;
+    public Address16 Address;
+}
+
+/// <summary>A task's comm: 16 bytes, NUL-padded.</summary>
+[InlineArray(16)]
+internal struct Comm
+{
+    private byte _element;
+
+    public readonly string Text()
+    {
+        ReadOnlySpan<byte> bytes = this;
+        var end = bytes.IndexOf((byte)0);
+        return Encoding.UTF8.GetString(end < 0 ? bytes : bytes[..end]);
+    }
+}
+
+/// <summary>An IPv4 (first 4 bytes) or IPv6 address, network byte order.</summary>
+[InlineArray(16)]
+internal struct Address16
+{
+    private byte _element;
+
+    public readonly IPAddress ToAddress(ushort family)
+    {
+        ReadOnlySpan<byte> bytes = this;
+        return family == (ushort)AddressFamily.InterNetworkV6 ? new IPAddress(bytes) : new IPAddress(bytes[..4]);
+    }
+}
+
+/// <summary>struct event of the ring buffer: one state change of one socket (96 bytes).</summary>
+[StructLayout(LayoutKind.Sequential)]
+internal struct TraceRecord
+{
+    /// <summary>bpf_ktime_get_ns: CLOCK_MONOTONIC in ns, the clock of <see cref="System.Diagnostics.Stopwatch"/> on Linux.</summary>
+    public long AtNs;
+
+    /// <summary>Time spent in <see cref="From"/>; 0 when its entry was not seen.</summary>
+    public long InStateNs;
+
+    /// <summary>An opaque identity of the socket for its life.</summary>
+    public ulong Socket;
+    public ulong Cgroup;
+    public uint Netns;
+
+    /// <summary>The owner's process id (from process context); 0 when unknown.</summary>
+    public int Pid;
+    public ushort Family;
+    public ushort LocalPort;
+    public ushort RemotePort;
+    public byte FromValue;
+    public byte ToValue;
+    public Address16 Local;
+    public Address16 Remote;
+    public Comm Comm;
+
+    public readonly TcpState From => (TcpState)FromValue;
+
+    public readonly TcpState To => (TcpState)ToValue;
+
+    public readonly bool IsV6 => Family == (ushort)AddressFamily.InterNetworkV6;
+}
+
+/// <summary>The direction of a reset and of an opened connection, as the program numbers them.</summary>
+internal static class TraceDirections
+{
+    public static string ResetName(byte direction) => direction == 0 ? "sent" : "received";
+
+    public static string OpenName(uint direction) => direction == 0 ? "active" : "passive";
+}

@@ -1,0 +1,155 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Globalization;
+using SockWatch.Agent.Tracing;
+using SockWatch.Core;
+using SockWatch.Tests;
+
+namespace SockWatch.Agent.Tests.Tracing;
+
+/// <summary>
+/// The kernel tracer against a workload with known numbers in a private network namespace
+/// (workload.py): every state change and reset counted exactly, close_wait durations in their
+/// histogram bucket, owners right where the kernel changes state in softirq context, no record
+/// lost.
+/// </summary>
+public sealed class TraceLiveTests : IDisposable
+{
+    private const int ServerPort = 5001;
+    private const int ClosedPort = 9; // below the ephemeral range: no client can be bound there
+    private const int N = 20;  // client-closed
+    private const int M = 15;  // server-closed (plus the closing "x" connection)
+    private const int K = 10;  // refused
+    private const int L = 5;   // server-aborted with SO_LINGER 0
+    private const int J = 3;   // close_wait held HoldSeconds
+    private const double HoldSeconds = 1.0; // in [2^29, 2^30) ns: log2 slot 30
+
+    private readonly ChildProcesses _children = new();
+
+    /// <summary>What the workload must make in its namespace, pair by pair.</summary>
+    internal static Dictionary<(TcpState, TcpState), long> ExpectedChanges()
+    {
+        const int graceful = N + (M + 1) + J;
+        const int connected = graceful + L;
+        return new()
+        {
+            [(TcpState.Close, TcpState.Listen)] = 1,
+            [(TcpState.Listen, TcpState.Close)] = 1,
+            [(TcpState.Close, TcpState.SynSent)] = connected + K,
+            [(TcpState.SynSent, TcpState.Close)] = K,
+            [(TcpState.Listen, TcpState.SynRecv)] = connected,
+            [(TcpState.SynSent, TcpState.Established)] = connected,
+            [(TcpState.SynRecv, TcpState.Established)] = connected,
+            [(TcpState.Established, TcpState.FinWait1)] = graceful,
+            [(TcpState.FinWait1, TcpState.FinWait2)] = graceful,
+            [(TcpState.FinWait2, TcpState.Close)] = graceful,
+            [(TcpState.Established, TcpState.CloseWait)] = graceful,
+            [(TcpState.CloseWait, TcpState.LastAck)] = graceful,
+            [(TcpState.LastAck, TcpState.Close)] = graceful,
+            [(TcpState.Established, TcpState.Close)] = 2 * L,
+        };
+    }
+
+    internal static Dictionary<(TcpState, string), long> ExpectedResets() => new()
+    {
+        [(TcpState.Established, "sent")] = L,      // the server's abortive close
+        [(TcpState.Established, "received")] = L,  // its client, reset by the peer
+        [(TcpState.SynSent, "received")] = K,      // refused connects
+        [(TcpState.Close, "sent")] = K,            // no socket on the closed port
+    };
+
+    [RootFact]
+    public void Counts_every_change_of_a_known_workload_exactly_with_owners_from_process_context()
+    {
+        using var ns = new TestNamespace();
+        var inode = NamespaceInode(ns.Name);
+        var records = new ConcurrentQueue<TraceRecord>();
+        using var session = TraceSession.Open(streamAll: true, r =>
+        {
+            if (r.Netns == inode)
+            {
+                records.Enqueue(r);
+            }
+        });
+        session.Start();
+
+        var (serverPid, clientPid) = RunWorkload(ns.Name);
+        var expected = ExpectedChanges();
+        var counters = WaitFor(session, inode, c => Changes(c, inode).Values.Sum() >= expected.Values.Sum() && records.Count >= expected.Values.Sum());
+
+        Assert.Equal(expected.OrderBy(p => p.Key), Changes(counters, inode).OrderBy(p => p.Key));
+        Assert.Equal(
+            ExpectedResets().OrderBy(p => p.Key),
+            counters.Resets.Where(r => r.Netns == inode).ToDictionary(r => (r.State, r.Direction), r => r.Count).OrderBy(p => p.Key));
+        Assert.Equal(0, counters.Lost);
+
+        // Close_wait: the J held ones in log2 slot 30 ([0.54 s, 1.07 s)), every other one far below.
+        var closeWait = counters.Durations.Single(d => d.Netns == inode && d.State == TcpState.CloseWait);
+        Assert.Equal(expected[(TcpState.Established, TcpState.CloseWait)], closeWait.Count);
+        Assert.Equal(J, closeWait.Slots[30]);
+        Assert.Equal(J, closeWait.Slots.Skip(28).Sum());
+
+        // The ring buffer carried every change, each with its owner.
+        var all = records.ToArray();
+        Assert.Equal(expected.Values.Sum(), all.Length);
+        foreach (var r in all.Where(r => r.To == TcpState.CloseWait))
+        {
+            // softirq: the peer's FIN arrives; server side for client-closed, client side for server-closed
+            Assert.Equal(r.LocalPort == ServerPort ? serverPid : clientPid, r.Pid);
+        }
+
+        var resetByPeer = all.Where(r => r.From == TcpState.Established && r.To == TcpState.Close && r.RemotePort == ServerPort).ToArray();
+        Assert.Equal(L, resetByPeer.Length);
+        Assert.All(resetByPeer, r => Assert.Equal(clientPid, r.Pid)); // softirq: the RST arrives
+        Assert.All(all.Where(r => r.From == TcpState.CloseWait), r => Assert.Equal(r.LocalPort == ServerPort ? serverPid : clientPid, r.Pid));
+        Assert.All(all.Where(r => r.From == TcpState.CloseWait), r => Assert.True(r.InStateNs > 0));
+    }
+
+    /// <summary>Runs workload.py's server and client in the namespace; their pids.</summary>
+    private (int Server, int Client) RunWorkload(string netns)
+    {
+        var script = Path.Combine(Repo.Root, "tests", "Agent.Tests", "Tracing", "workload.py");
+        var ip = Conditions.FindExecutable("ip") ?? "ip";
+        var server = _children.Start(ip, ["netns", "exec", netns, "python3", script, "server", Num(ServerPort), HoldSeconds.ToString(CultureInfo.InvariantCulture)]);
+        var serverPid = Pid(server.StandardOutput.ReadLine(), "ready");
+        var client = _children.Start(ip, ["netns", "exec", netns, "python3", script, "client", Num(ServerPort), Num(ClosedPort), Num(N), Num(M), Num(K), Num(L), Num(J)]);
+        var clientPid = Pid(client.StandardOutput.ReadLine(), "done");
+        Assert.True(client.WaitForExit(60_000) && server.WaitForExit(60_000));
+        Assert.Equal(0, client.ExitCode);
+        Assert.Equal(0, server.ExitCode);
+        return (serverPid, clientPid);
+    }
+
+    internal static Dictionary<(TcpState, TcpState), long> Changes(TraceCounters counters, uint inode) =>
+        counters.Transitions.Where(t => t.Netns == inode).ToDictionary(t => (t.From, t.To), t => t.Count);
+
+    /// <summary>Reads the counters until <paramref name="done"/> holds (the last segments of a close may still be in flight), at most 10 s.</summary>
+    internal static TraceCounters WaitFor(TraceSession session, uint inode, Func<TraceCounters, bool> done)
+    {
+        var started = Stopwatch.StartNew();
+        while (true)
+        {
+            var counters = session.Read(new Dictionary<Peer, long>());
+            if (done(counters) || started.Elapsed > TimeSpan.FromSeconds(10))
+            {
+                return counters;
+            }
+
+            Thread.Sleep(50);
+        }
+    }
+
+    internal static uint NamespaceInode(string name) =>
+        uint.Parse(TestNamespace.Run("stat", "-L", "-c", "%i", Path.Combine("/run/netns", name)).Trim(), CultureInfo.InvariantCulture);
+
+    private static int Pid(string? line, string word)
+    {
+        Assert.NotNull(line);
+        Assert.StartsWith(word + " ", line, StringComparison.Ordinal);
+        return int.Parse(line.AsSpan(word.Length + 1), CultureInfo.InvariantCulture);
+    }
+
+    private static string Num(int n) => n.ToString(CultureInfo.InvariantCulture);
+
+    public void Dispose() => _children.Dispose();
+}

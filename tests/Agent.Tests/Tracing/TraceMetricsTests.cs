@@ -1,0 +1,77 @@
+using SockWatch.Agent.Metrics;
+using SockWatch.Agent.Tracing;
+using SockWatch.Core;
+using SockWatch.Core.Detection;
+
+namespace SockWatch.Agent.Tests.Tracing;
+
+/// <summary>The tracer's counters as metrics and findings, without a kernel: buckets, names, caps, and the traced words of findings.</summary>
+public sealed class TraceMetricsTests
+{
+    [Fact]
+    public void Exposed_buckets_are_every_other_kernel_slot_and_cumulative()
+    {
+        var slots = new long[KernelHistogram.Slots];
+        slots[9] = 1;   // [256 ns, 512 ns): under the first bound, 2^10 ns
+        slots[30] = 3;  // [0.54 s, 1.07 s): in le=2^30 ns, not in le=2^28 ns
+        slots[31] = 2;  // [1.07 s, 2.15 s): in le=2^32 ns
+        slots[60] = 1;  // beyond 2^42 ns: only in +Inf
+        var h = TraceMetrics.Histogram(slots, 7.5);
+        Assert.Equal(TraceMetrics.ExposedSlots.Count + 1, h.UpperBounds.Count);
+        Assert.Equal(Math.Pow(2, 10) / 1e9, h.UpperBounds[0]);
+        Assert.Equal(Math.Pow(2, 42) / 1e9, h.UpperBounds[^2]);
+        Assert.Equal(1, h.CumulativeCounts[0]);
+        Assert.Equal(1, h.CumulativeCounts[TraceMetrics.ExposedSlots.ToList().IndexOf(28)]);
+        Assert.Equal(4, h.CumulativeCounts[TraceMetrics.ExposedSlots.ToList().IndexOf(30)]);
+        Assert.Equal(6, h.CumulativeCounts[TraceMetrics.ExposedSlots.ToList().IndexOf(32)]);
+        Assert.Equal(6, h.CumulativeCounts[^2]);
+        Assert.Equal(7, h.Count);
+        Assert.Equal(7.5, h.Sum);
+    }
+
+    [Fact]
+    public void Namespaces_take_the_poll_names_and_owners_fold_into_other_beyond_the_cap()
+    {
+        var counters = TraceCounters.Empty with
+        {
+            Transitions = [new(1, TcpState.Close, TcpState.SynSent, 5), new(2, TcpState.Close, TcpState.SynSent, 3)],
+            Opens = [new(1, "active", 0, "curl", 5), new(1, "active", 0, "wget", 2), new(1, "active", 0, "nc", 1)],
+        };
+        var m = TraceMetrics.Build(counters, new Dictionary<uint, string> { [1] = "host" }, _ => null, new SeriesCaps(Owners: 1, Destinations: 5, Namespaces: 10));
+        Assert.Equal([("host", 5L), ("netns-2", 3L)], m.StateChanges.Select(c => (c.Netns, c.Count)));
+        Assert.Equal(
+            [("curl", "active", 5L), ("other", "active", 3L)],
+            m.Connections.Select(c => (c.Process, c.Direction, c.Count)));
+    }
+
+    [Fact]
+    public void A_leak_finding_says_how_long_the_application_usually_closes_after_the_fin()
+    {
+        var aggregator = new TraceAggregator();
+        foreach (var ms in new[] { 3, 5, 400 })
+        {
+            var entry = Record(TcpState.Established, TcpState.CloseWait, "api", 0);
+            aggregator.Add(entry);
+            aggregator.Add(Record(TcpState.CloseWait, TcpState.LastAck, "api", ms * 1_000_000L));
+        }
+
+        var leak = new Finding(FindingKind.CloseWaitLeak, FindingSeverity.Warning, new SocketOwner(7, 0, "api", 0, "root", null, null, null), "api", 3, null, "leak", new Dictionary<string, double>());
+        var quiet = leak with { Owner = new SocketOwner(8, 0, "batch", 0, "root", null, null, null) };
+        var enriched = new TraceFindings().Enrich([leak, quiet], TraceCounters.Empty, aggregator, DateTimeOffset.UnixEpoch, _ => 1);
+        Assert.Equal("leak; traced: api usually closes 5.0 ms after the peer's FIN (the median of its recent closes)", enriched[0].Explanation);
+        Assert.Equal("leak; traced: no close of batch after a peer's FIN has been seen since tracing started", enriched[1].Explanation);
+
+        // A close_wait of pid 7 whose entry the tracer saw, 10 minutes ago: its age is exact.
+        var held = Record(TcpState.Established, TcpState.CloseWait, "api", 0) with { Socket = 43, AtNs = TraceAggregator.MonotonicNow() - 600_000_000_000L };
+        aggregator.Add(held);
+        var exact = new TraceFindings().Enrich([leak], TraceCounters.Empty, aggregator, DateTimeOffset.UnixEpoch, _ => 1);
+        Assert.EndsWith("; the oldest of its close_wait sockets whose entry was seen got the peer's FIN 600 s ago (exact)", exact[0].Explanation, StringComparison.Ordinal);
+    }
+
+    private static TraceRecord Record(TcpState from, TcpState to, string comm, long inStateNs)
+    {
+        var r = new TraceRecord { Netns = 1, Socket = 42, FromValue = (byte)from, ToValue = (byte)to, InStateNs = inStateNs, Family = 2, Pid = 7 };
+        System.Text.Encoding.ASCII.GetBytes(comm, r.Comm);
+        return r;
+    }
+}
