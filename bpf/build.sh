@@ -23,7 +23,9 @@ tmp="$(mktemp "${out}.XXXXXX")"
 trap 'rm -f "$tmp"' EXIT
 # Relative source path from a fixed directory: the BTF line info names the file as given.
 cd "$here"
-"$clang_bin" -target bpf -O2 -g -Wall -Werror -D__TARGET_ARCH_x86 -I"$arch_include" -c sockwatch.bpf.c -o "$tmp"
+# The checkout's path would land in BTF's line info (the source file's name): mapped to `.`, so
+# the object is the same bytes in every clone.
+"$clang_bin" -target bpf -O2 -g -Wall -Werror -fdebug-prefix-map="$here"=. -D__TARGET_ARCH_x86 -I"$arch_include" -c sockwatch.bpf.c -o "$tmp"
 "$strip_bin" -g "$tmp"
 mv "$tmp" "$out"
 trap - EXIT
