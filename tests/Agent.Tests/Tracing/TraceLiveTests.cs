@@ -1,6 +1,8 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Globalization;
+using System.Text.Json;
+using System.Text.RegularExpressions;
 using SockWatch.Agent.Tracing;
 using SockWatch.Core;
 using SockWatch.Tests;
@@ -105,6 +107,35 @@ public sealed class TraceLiveTests : IDisposable
         Assert.All(all.Where(r => r.From == TcpState.CloseWait), r => Assert.True(r.InStateNs > 0));
     }
 
+    [RootFact]
+    public async Task The_daemon_exports_the_same_exact_counts_and_its_page_draws_them_as_traced()
+    {
+        using var ns = new TestNamespace();
+        var daemon = await DaemonProcess.StartAsync(_children, ["--trace", "on", "--netns", ns.Name, "--poll-interval", "1s"]);
+        using var http = new HttpClient { BaseAddress = daemon.BaseUrl };
+        RunWorkload(ns.Name);
+
+        var expected = ExpectedChanges();
+        var pattern = new Regex("^sockwatch_tcp_state_changes_total\\{from=\"([a-z_0-9]+)\",netns=\"" + Regex.Escape(ns.Name) + "\",to=\"([a-z_0-9]+)\"[^}]*\\} ([0-9]+)$", RegexOptions.Multiline);
+        Dictionary<(TcpState, TcpState), long> exported = [];
+        var started = Stopwatch.StartNew();
+        while (exported.Values.Sum() < expected.Values.Sum() && started.Elapsed < TimeSpan.FromSeconds(30))
+        {
+            await Task.Delay(200);
+            var metrics = await http.GetStringAsync(new Uri("/metrics", UriKind.Relative));
+            exported = pattern.Matches(metrics).ToDictionary(
+                m => (State(m.Groups[1].Value), State(m.Groups[2].Value)),
+                m => long.Parse(m.Groups[3].Value, CultureInfo.InvariantCulture));
+        }
+
+        Assert.Equal(expected.OrderBy(p => p.Key), exported.OrderBy(p => p.Key));
+
+        // The page's edges come from the same counters, the difference between two polls.
+        var poll = await http.GetStringAsync(new Uri("/api/v1/poll?netns=" + ns.Name, UriKind.Relative));
+        using var json = JsonDocument.Parse(poll);
+        Assert.Equal("traced", json.RootElement.GetProperty("transitions").GetProperty("source").GetString());
+    }
+
     /// <summary>Runs workload.py's server and client in the namespace; their pids.</summary>
     private (int Server, int Client) RunWorkload(string netns)
     {
@@ -148,6 +179,8 @@ public sealed class TraceLiveTests : IDisposable
         Assert.StartsWith(word + " ", line, StringComparison.Ordinal);
         return int.Parse(line.AsSpan(word.Length + 1), CultureInfo.InvariantCulture);
     }
+
+    private static TcpState State(string name) => Lifecycle.TryParse(name, out var state) ? state : throw new FormatException(name);
 
     private static string Num(int n) => n.ToString(CultureInfo.InvariantCulture);
 
