@@ -137,6 +137,16 @@ internal sealed partial class BootedSystemd : IDisposable
         }
     }
 
+    /// <summary>Copies a host directory and everything under it into the booted system.</summary>
+    public void CopyTreeIn(string hostDirectory, string path)
+    {
+        CopyIn(hostDirectory, path);
+        foreach (var directory in Directory.EnumerateDirectories(hostDirectory))
+        {
+            CopyTreeIn(directory, path + "/" + Path.GetFileName(directory));
+        }
+    }
+
     /// <summary>Waits (polling) until <paramref name="done"/> holds; false when it did not within <paramref name="limit"/>.</summary>
     public static bool WaitUntil(Func<bool> done, TimeSpan limit)
     {

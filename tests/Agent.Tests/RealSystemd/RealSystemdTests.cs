@@ -11,7 +11,10 @@ namespace SockWatch.Agent.Tests.RealSystemd;
 public sealed partial class RealSystemdTests : IClassFixture<RealSystemdTests.Machine>
 {
     private const string Release = "/opt/sockwatch-release";
-    private static readonly string Install = Path.Combine(Repo.Root, "deploy", "install.sh");
+    // The checkout is copied in: the booted system's / is an overlay of the host's root file
+    // system only, with its own tmpfs /tmp, so a clone under /tmp or on another mount is not there.
+    private const string Source = "/opt/sockwatch-source";
+    private const string Install = Source + "/deploy/install.sh";
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(60);
 
     private readonly BootedSystemd _systemd;
@@ -35,6 +38,8 @@ public sealed partial class RealSystemdTests : IClassFixture<RealSystemdTests.Ma
             var binary = ReleaseBinary.Directory; // published before the boot: the boot is not kept waiting
             Systemd = new BootedSystemd();
             Systemd.CopyIn(binary, Release);
+            Systemd.CopyTreeIn(Path.Combine(Repo.Root, "deploy"), Source + "/deploy");
+            Systemd.WriteFile(Source + "/README.md", File.ReadAllText(Path.Combine(Repo.Root, "README.md")));
         }
 
         internal BootedSystemd? Systemd { get; }
