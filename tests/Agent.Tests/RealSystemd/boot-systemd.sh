@@ -20,11 +20,13 @@
 set -euo pipefail
 
 if [ "${1:-}" = "--inside" ]; then
-  mkdir -p /tmp/.swboot
-  mount -t tmpfs -o mode=0755 swboot /tmp/.swboot
-  mkdir /tmp/.swboot/upper /tmp/.swboot/work /tmp/.swboot/root
-  mount -t overlay overlay -o lowerdir=/,upperdir=/tmp/.swboot/upper,workdir=/tmp/.swboot/work /tmp/.swboot/root
-  r=/tmp/.swboot/root
+  # The tmpfs goes over /mnt, which every Debian system has, in this mount namespace only: a
+  # directory made for it on the host's file system would outlive the test.
+  [ -d /mnt ] || { echo "boot-systemd.sh: /mnt is missing" >&2; exit 1; }
+  mount -t tmpfs -o mode=0755 swboot /mnt
+  mkdir /mnt/upper /mnt/work /mnt/root
+  mount -t overlay overlay -o lowerdir=/,upperdir=/mnt/upper,workdir=/mnt/work /mnt/root
+  r=/mnt/root
   mount -t proc proc "$r/proc"
   mount -t sysfs sysfs "$r/sys"
   mount -t cgroup2 cgroup2 "$r/sys/fs/cgroup"
