@@ -6,16 +6,24 @@
  * src/Agent/Tracing/TraceSession.cs through the system's libbpf.
  *
  * What is kept in the kernel (docs/metrics.md, "Tracing"):
- *   transitions  (netns, from, to) -> changes
- *   entries      socket -> when it entered its current state, its local port (LRU; misses counted)
- *   durations    (netns, state) -> log2 histogram of the time spent in it, in ns
- *   resets       (netns, state, direction) -> resets
+ *   netstats     netns -> per CPU: changes per (from, to), a log2 histogram of the time spent
+ *                in each state (ns), resets per (state, direction); summed by user space
+ *   sockets      socket (its cookie) -> when it entered its current state, its local port and
+ *                its owner: a bounded table, 4-way set associative, that evicts the socket of
+ *                the set that changed state longest ago (evictions counted)
  *   opens        (netns, direction, cgroup, comm) -> connections that reached established
  *   closes       (netns, remote address, remote port) -> active closes toward that peer
- *   owners       socket -> the process that connect()ed, listen()ed or close()d it
+ *   listeners    (netns, port) -> the owner of a listening socket, for the children it makes
  *   events       ring buffer: close_wait entries and exits, connect failures, and every
  *                change while `sockwatch trace` asks for them (config[0] = 1)
- *   stats        lost ring buffer records, entry misses
+ *   stats        per CPU: lost ring buffer records, entry misses, evictions, changes not
+ *                counted for want of room
+ *
+ * Cost (bench/results, "trace"): the program runs about eleven times a connection, on both
+ * sides, so every nanosecond counts at tens of thousands of connections a second. Per change
+ * it reads the socket directly (BTF pointers, no probe reads), takes the clock, looks its
+ * namespace up once, and touches one set of the socket table: no lock, no allocation, no
+ * atomic operation shared between CPUs on the common path.
  *
  * Owners: the tracepoint often runs in softirq context, where the current task is whatever
  * was running on that CPU. The current task is taken as the owner only where the change is
@@ -112,36 +120,26 @@ struct sk_buff {
 #define OPEN_ACTIVE 0
 #define OPEN_PASSIVE 1
 
-/* stats[] indices */
+/* stats[] indices (per CPU; user space sums them) */
 #define STAT_LOST 0
 #define STAT_ENTRY_MISSES 1
+#define STAT_EVICTIONS 2
+#define STAT_NO_ROOM 3
 #define STAT_COUNT 4
+
+/* States 0 to 15: TCP_BOUND_INACTIVE (13) is the highest the kernel defines; a power of two, so
+ * that a state is bounded for the verifier by a mask. */
+#define STATES 16
 
 /* Log2 buckets of nanoseconds: slot k holds durations in [2^(k-1), 2^k) ns, slot 0 holds 0. */
 #define SLOTS 64
 
-struct transition_key {
-	u32 netns;
-	u8 from;
-	u8 to;
-	u16 pad;
-};
-
-struct state_key {
-	u32 netns;
-	u32 state;
-};
-
-struct histogram {
-	u64 slots[SLOTS];
-	u64 sum_ns;
-};
-
-struct reset_key {
-	u32 netns;
-	u8 state;
-	u8 direction;
-	u16 pad;
+/* Everything counted per namespace, one copy per CPU (layout: TraceRecords.cs, NetStats). */
+struct netstats {
+	u64 changes[STATES][STATES];
+	u64 slots[STATES][SLOTS];
+	u64 sum_ns[STATES];
+	u64 resets[STATES][2];
 };
 
 struct owner {
@@ -170,11 +168,11 @@ struct listener_key {
 	u32 port;
 };
 
-/* One record of the ring buffer: a state change of one socket (layout: TraceEvent.cs). */
+/* One record of the ring buffer: a state change of one socket (layout: TraceRecords.cs). */
 struct event {
 	u64 at_ns;       /* bpf_ktime_get_ns: CLOCK_MONOTONIC */
 	u64 in_state_ns; /* time spent in `from`; 0 when its entry was not seen */
-	u64 socket;      /* an opaque identity for the life of the socket */
+	u64 socket;      /* the socket's cookie, as sock_diag reports it */
 	u64 cgroup;      /* the owner's cgroup id, 0 when unknown */
 	u32 netns;
 	u32 pid;         /* the owner's process id, 0 when unknown */
@@ -188,74 +186,75 @@ struct event {
 	char comm[16];
 };
 
+/*
+ * At most 1,024 namespaces; the values are allocated as namespaces are first seen (about 10 KiB
+ * a namespace a CPU). A change in a namespace beyond them is counted as STAT_NO_ROOM.
+ */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 16384);
-	__type(key, struct transition_key);
-	__type(value, u64);
-} transitions SEC(".maps");
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 1024);
+	__type(key, u32);
+	__type(value, struct netstats);
+} netstats SEC(".maps");
 
 /*
- * Bounded: a socket's entry is removed when it reaches close. The LRU only evicts when more
- * sockets are alive at once than it holds; a state left without an entry is counted
- * (STAT_ENTRY_MISSES), as is every socket that existed before tracing started.
+ * The socket table: SETS sets of WAYS sockets (262,144 in all). A socket's set is a hash of its
+ * cookie; its entry is found by comparing the set's four cookies, claimed with a
+ * compare-and-swap, and freed when the socket reaches close. A new socket takes a free way, or
+ * else the way of the socket that changed state longest ago, which is counted as an eviction:
+ * that socket's next change finds no entry and is counted as an entry miss. A set is one cache
+ * line (the cookies and the entry times, touched at every change); the local port and the owner,
+ * touched at a few changes of a socket's life, are in `holders`, at the same index. A hash
+ * map's insert and delete (a bucket lock with interrupts off, an element from a free list) cost
+ * more than the rest of the program together (bench/results, "trace").
  */
-/*
- * When a socket entered its state, and its local port: the kernel gives the port back
- * (inet_put_port sets it to 0) before the tracepoint of the change to close fires.
- */
-struct entry {
-	u64 at_ns;
-	u16 local_port;
-	u16 pad[3];
+#define WAYS 4
+#define SETS 65536
+
+struct set {
+	u64 id[WAYS];    /* the socket's cookie; 0 when the way is free */
+	u64 at_ns[WAYS]; /* when it entered its current state */
+};
+
+struct holder {
+	u64 cgroup;
+	u32 pid;
+	u16 port; /* its local port: the kernel gives it back before the change to close */
+	u16 pad;
+	char comm[16];
 };
 
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(map_flags, BPF_F_NO_COMMON_LRU); /* an LRU list per CPU: no lock shared between CPUs */
-	__uint(max_entries, 262144);
-	__type(key, u64);
-	__type(value, struct entry);
-} entries SEC(".maps");
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, SETS);
+	__type(key, u32);
+	__type(value, struct set);
+} sockets SEC(".maps");
 
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 4096);
-	__type(key, struct state_key);
-	__type(value, struct histogram);
-} durations SEC(".maps");
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, SETS * WAYS);
+	__type(key, u32);
+	__type(value, struct holder);
+} holders SEC(".maps");
 
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 4096);
-	__type(key, struct reset_key);
-	__type(value, u64);
-} resets SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(type, BPF_MAP_TYPE_LRU_PERCPU_HASH);
 	__uint(max_entries, 8192);
 	__type(key, struct open_key);
 	__type(value, u64);
 } opens SEC(".maps");
 
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(type, BPF_MAP_TYPE_LRU_PERCPU_HASH);
 	__uint(max_entries, 8192);
 	__type(key, struct peer_key);
 	__type(value, u64);
 } closes SEC(".maps");
 
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(map_flags, BPF_F_NO_COMMON_LRU);
-	__uint(max_entries, 262144);
-	__type(key, u64);
-	__type(value, struct owner);
-} owners SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 16384);
 	__type(key, struct listener_key);
 	__type(value, struct owner);
@@ -275,7 +274,7 @@ struct {
 } events SEC(".maps");
 
 struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, STAT_COUNT);
 	__type(key, u32);
 	__type(value, u64);
@@ -289,31 +288,49 @@ struct {
 	__type(value, u32);
 } config SEC(".maps");
 
+static const struct netstats no_stats;
+
+/*
+ * Per-CPU values are only ever changed by this CPU, with preemption off (tracepoints run so);
+ * a program of another tracepoint that interrupts this one touches other fields, and the same
+ * program never runs nested (the kernel skips it and counts a recursion miss, which user space
+ * reads from the program's info). So plain increments are exact here.
+ */
 static __always_inline void count_stat(u32 index)
 {
 	u64 *value = bpf_map_lookup_elem(&stats, &index);
 	if (value)
-		__sync_fetch_and_add(value, 1);
+		*value += 1;
 }
 
-static __always_inline void add(void *map, const void *key, u64 by)
+static __always_inline void add_percpu(void *map, const void *key)
 {
 	u64 *value = bpf_map_lookup_elem(map, key);
 	if (value) {
-		__sync_fetch_and_add(value, by);
+		*value += 1;
 		return;
 	}
-	u64 first = by;
+	u64 first = 1;
+	/* another CPU may have made it first: then this CPU's copy is zero and found */
 	if (bpf_map_update_elem(map, key, &first, BPF_NOEXIST) != 0) {
 		value = bpf_map_lookup_elem(map, key);
 		if (value)
-			__sync_fetch_and_add(value, by);
+			*value += 1;
 	}
+}
+
+static __always_inline struct netstats *netstats_of(u32 netns)
+{
+	struct netstats *s = bpf_map_lookup_elem(&netstats, &netns);
+	if (s)
+		return s;
+	bpf_map_update_elem(&netstats, &netns, &no_stats, BPF_NOEXIST);
+	return bpf_map_lookup_elem(&netstats, &netns);
 }
 
 static __always_inline u32 netns_of(const struct sock *sk)
 {
-	return BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
+	return sk->__sk_common.skc_net.net->ns.inum;
 }
 
 static __always_inline u32 log2_slot(u64 v)
@@ -330,22 +347,6 @@ static __always_inline u32 log2_slot(u64 v)
 	return v ? slot + 1 : slot;
 }
 
-static __always_inline void observe(u32 netns, u32 state, u64 ns)
-{
-	struct state_key key = { .netns = netns, .state = state };
-	struct histogram *h = bpf_map_lookup_elem(&durations, &key);
-	if (!h) {
-		static const struct histogram empty;
-		bpf_map_update_elem(&durations, &key, &empty, BPF_NOEXIST);
-		h = bpf_map_lookup_elem(&durations, &key);
-		if (!h)
-			return;
-	}
-	u32 slot = log2_slot(ns) & (SLOTS - 1);
-	__sync_fetch_and_add(&h->slots[slot], 1);
-	__sync_fetch_and_add(&h->sum_ns, ns);
-}
-
 static __always_inline void current_owner(struct owner *o)
 {
 	o->cgroup = bpf_get_current_cgroup_id();
@@ -360,85 +361,174 @@ static __always_inline void addresses(const struct sock *sk, u16 family, u8 *loc
 		BPF_CORE_READ_INTO(local, sk, __sk_common.skc_v6_rcv_saddr.in6_u.u6_addr8);
 		BPF_CORE_READ_INTO(remote, sk, __sk_common.skc_v6_daddr.in6_u.u6_addr8);
 	} else {
-		u32 l = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
-		u32 r = BPF_CORE_READ(sk, __sk_common.skc_daddr);
+		u32 l = sk->__sk_common.skc_rcv_saddr;
+		u32 r = sk->__sk_common.skc_daddr;
 		__builtin_memcpy(local, &l, 4);
 		__builtin_memcpy(remote, &r, 4);
 	}
 }
 
-SEC("tp_btf/inet_sock_set_state")
-int BPF_PROG(on_state, const struct sock *sk, const int oldstate, const int newstate)
+/* The set of a cookie: the high bits of a Fibonacci hash. */
+static __always_inline u32 set_index(u64 id)
 {
-	if (BPF_CORE_READ(sk, sk_protocol) != SW_IPPROTO_TCP)
+	return (u32)((id * 0x9E3779B97F4A7C15ull) >> 48) & (SETS - 1);
+}
+
+static __always_inline int way_of(const struct set *set, u64 id)
+{
+	int way = -1;
+#pragma unroll
+	for (int w = 0; w < WAYS; w++)
+		if (set->id[w] == id)
+			way = w;
+	return way;
+}
+
+/* A way for a socket first seen: a free one, else the one whose socket changed state longest ago. */
+static __always_inline int claim(struct set *set, u64 id)
+{
+	u32 victim = 0;
+	u64 oldest = ~0ull;
+	u64 was = 0;
+#pragma unroll
+	for (int w = 0; w < WAYS; w++) {
+		u64 held = set->id[w];
+		if (held == 0) {
+			if (oldest != 0) {
+				victim = w;
+				oldest = 0;
+				was = 0;
+			}
+		} else if (set->at_ns[w] < oldest) {
+			victim = w;
+			oldest = set->at_ns[w];
+			was = held;
+		}
+	}
+	victim &= WAYS - 1;
+	/* another CPU claiming the same way for another socket wins; this socket goes unseen */
+	if (__sync_val_compare_and_swap(&set->id[victim], was, id) != was)
+		return -1;
+	if (was)
+		count_stat(STAT_EVICTIONS);
+	return victim;
+}
+
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(on_state, struct sock *sk, const int oldstate, const int newstate)
+{
+	if (sk->sk_protocol != SW_IPPROTO_TCP)
 		return 0;
 
 	u64 now = bpf_ktime_get_ns();
-	u64 id = (u64)sk;
 	u32 netns = netns_of(sk);
-	u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
-	u16 lport = BPF_CORE_READ(sk, __sk_common.skc_num);
+	u32 from = oldstate & (STATES - 1), to = newstate & (STATES - 1);
+	struct netstats *ns = netstats_of(netns);
+	if (!ns) {
+		count_stat(STAT_NO_ROOM);
+		return 0;
+	}
+	ns->changes[from][to] += 1;
 
-	struct transition_key tk = { .netns = netns, .from = oldstate, .to = newstate };
-	add(&transitions, &tk, 1);
+	u64 id = bpf_get_socket_cookie(sk);
+	u32 index = set_index(id);
+	struct set *set = bpf_map_lookup_elem(&sockets, &index);
+	if (!set)
+		return 0;
+	u16 lport = sk->__sk_common.skc_num;
 
 	/* time in the state left */
 	u64 in_state = 0;
-	struct entry *entered = bpf_map_lookup_elem(&entries, &id);
-	if (entered) {
-		in_state = now - entered->at_ns;
-		observe(netns, oldstate, in_state);
-		if (lport == 0)
-			lport = entered->local_port;
-	} else if (oldstate != SW_CLOSE && !(oldstate == SW_LISTEN && newstate == SW_SYN_RECV)) {
+	int found = way_of(set, id);
+	u32 w = found & (WAYS - 1);
+	if (found >= 0) {
+		in_state = now - set->at_ns[w];
+		u32 slot = log2_slot(in_state) & (SLOTS - 1);
+		ns->slots[from][slot] += 1;
+		ns->sum_ns[from] += in_state;
+	} else if (from != SW_CLOSE && !(from == SW_LISTEN && to == SW_SYN_RECV)) {
 		/* not a birth (connect, listen, or a child cloned from its listener) */
 		count_stat(STAT_ENTRY_MISSES);
 	}
 
+	int born = 0;
+	if (to != SW_CLOSE) {
+		if (found < 0) {
+			found = claim(set, id);
+			w = found & (WAYS - 1);
+			born = found >= 0;
+		}
+		if (found >= 0)
+			set->at_ns[w] = now;
+	}
+	struct holder *h = 0;
+	if (found >= 0) {
+		u32 slot = index * WAYS + w;
+		h = bpf_map_lookup_elem(&holders, &slot);
+	}
+	if (h) {
+		if (born) {
+			h->pid = 0;
+			h->cgroup = 0;
+			h->comm[0] = 0;
+			h->port = lport;
+		} else if (lport == 0) {
+			lport = h->port;
+		} else if (h->port != lport) {
+			h->port = lport;
+		}
+	}
+
 	/* owners, from process context only */
 	struct owner o = {};
-	if (newstate == SW_SYN_SENT || newstate == SW_LISTEN ||
-	    (oldstate == SW_ESTABLISHED && newstate == SW_FIN_WAIT1) ||
-	    (oldstate == SW_CLOSE_WAIT && newstate == SW_LAST_ACK)) {
+	int owner_known = 0;
+	if (to == SW_SYN_SENT || to == SW_LISTEN || (from == SW_ESTABLISHED && to == SW_FIN_WAIT1) ||
+	    (from == SW_CLOSE_WAIT && to == SW_LAST_ACK)) {
 		current_owner(&o);
-		struct owner *known = bpf_map_lookup_elem(&owners, &id);
-		if (!known || known->pid != o.pid || known->cgroup != o.cgroup)
-			bpf_map_update_elem(&owners, &id, &o, BPF_ANY);
-		if (newstate == SW_LISTEN) {
+		owner_known = 1;
+		if (to == SW_LISTEN) {
 			struct listener_key lk = { .netns = netns, .port = lport };
 			bpf_map_update_elem(&listeners, &lk, &o, BPF_ANY);
 		}
-	} else if (oldstate == SW_LISTEN && newstate == SW_SYN_RECV) {
+	} else if (from == SW_LISTEN && to == SW_SYN_RECV) {
 		struct listener_key lk = { .netns = netns, .port = lport };
 		struct owner *l = bpf_map_lookup_elem(&listeners, &lk);
 		if (l) {
 			o = *l;
-			bpf_map_update_elem(&owners, &id, &o, BPF_ANY);
+			owner_known = 1;
 		}
-	} else {
-		struct owner *known = bpf_map_lookup_elem(&owners, &id);
-		if (known)
-			o = *known;
+	}
+	if (h) {
+		if (owner_known) {
+			h->pid = o.pid;
+			h->cgroup = o.cgroup;
+			__builtin_memcpy(h->comm, o.comm, sizeof(o.comm));
+		} else {
+			o.pid = h->pid;
+			o.cgroup = h->cgroup;
+			__builtin_memcpy(o.comm, h->comm, sizeof(o.comm));
+		}
 	}
 
-	if (newstate == SW_ESTABLISHED && (oldstate == SW_SYN_SENT || oldstate == SW_SYN_RECV)) {
-		struct open_key ok = { .netns = netns, .direction = oldstate == SW_SYN_SENT ? OPEN_ACTIVE : OPEN_PASSIVE, .cgroup = o.cgroup };
+	if (to == SW_ESTABLISHED && (from == SW_SYN_SENT || from == SW_SYN_RECV)) {
+		struct open_key ok = { .netns = netns, .direction = from == SW_SYN_SENT ? OPEN_ACTIVE : OPEN_PASSIVE, .cgroup = o.cgroup };
 		__builtin_memcpy(ok.comm, o.comm, sizeof(ok.comm));
-		add(&opens, &ok, 1);
+		add_percpu(&opens, &ok);
 	}
 
-	/* the local side closed first: fin_wait1 from established, or closing */
-	if (oldstate == SW_ESTABLISHED && newstate == SW_FIN_WAIT1) {
-		struct peer_key pk = { .netns = netns, .port = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport)), .family = family };
+	u16 family = sk->__sk_common.skc_family;
+	/* the local side closed first: fin_wait1 from established */
+	if (from == SW_ESTABLISHED && to == SW_FIN_WAIT1) {
+		struct peer_key pk = { .netns = netns, .port = bpf_ntohs(sk->__sk_common.skc_dport), .family = family };
 		u8 local[16] = {};
 		addresses(sk, family, local, pk.addr);
-		add(&closes, &pk, 1);
+		add_percpu(&closes, &pk);
 	}
 
 	u32 zero = 0;
 	u32 *stream_all = bpf_map_lookup_elem(&config, &zero);
-	int wanted = (stream_all && *stream_all) || newstate == SW_CLOSE_WAIT || oldstate == SW_CLOSE_WAIT ||
-		     (oldstate == SW_SYN_SENT && newstate == SW_CLOSE);
+	int wanted = (stream_all && *stream_all) || to == SW_CLOSE_WAIT || from == SW_CLOSE_WAIT ||
+		     (from == SW_SYN_SENT && to == SW_CLOSE);
 	if (wanted) {
 		struct event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 		if (!e) {
@@ -452,9 +542,9 @@ int BPF_PROG(on_state, const struct sock *sk, const int oldstate, const int news
 			e->pid = o.pid;
 			e->family = family;
 			e->local_port = lport;
-			e->remote_port = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
-			e->from = oldstate;
-			e->to = newstate;
+			e->remote_port = bpf_ntohs(sk->__sk_common.skc_dport);
+			e->from = from;
+			e->to = to;
 			__builtin_memset(e->local, 0, sizeof(e->local));
 			__builtin_memset(e->remote, 0, sizeof(e->remote));
 			addresses(sk, family, e->local, e->remote);
@@ -464,35 +554,32 @@ int BPF_PROG(on_state, const struct sock *sk, const int oldstate, const int news
 		}
 	}
 
-	if (newstate == SW_CLOSE) {
-		bpf_map_delete_elem(&entries, &id);
-		bpf_map_delete_elem(&owners, &id);
+	if (to == SW_CLOSE) {
+		if (found >= 0)
+			set->id[w] = 0;
 		/* an abortive close (tcp_disconnect) resets from these; a graceful end from
 		 * fin_wait2 (time_wait) or last_ack sends none */
-		if (oldstate == SW_ESTABLISHED || oldstate == SW_CLOSE_WAIT || oldstate == SW_FIN_WAIT1 ||
-		    oldstate == SW_SYN_RECV || oldstate == SW_SYN_SENT) {
-			u8 from = oldstate;
-			bpf_map_update_elem(&closed_from, &id, &from, BPF_ANY);
+		if (from == SW_ESTABLISHED || from == SW_CLOSE_WAIT || from == SW_FIN_WAIT1 ||
+		    from == SW_SYN_RECV || from == SW_SYN_SENT) {
+			u8 closed = from;
+			bpf_map_update_elem(&closed_from, &id, &closed, BPF_ANY);
 		}
-		if (oldstate == SW_LISTEN) {
+		if (from == SW_LISTEN) {
 			struct listener_key lk = { .netns = netns, .port = lport };
 			bpf_map_delete_elem(&listeners, &lk);
 		}
-	} else if (entered) {
-		/* in place: an update of an LRU element allocates a new one and frees the old */
-		entered->at_ns = now;
-		entered->local_port = lport;
-	} else {
-		struct entry e = { .at_ns = now, .local_port = lport };
-		bpf_map_update_elem(&entries, &id, &e, BPF_ANY);
 	}
 	return 0;
 }
 
-static __always_inline void count_reset(u32 netns, u8 state, u8 direction)
+static __always_inline void count_reset(u32 netns, u32 state, u32 direction)
 {
-	struct reset_key key = { .netns = netns, .state = state, .direction = direction };
-	add(&resets, &key, 1);
+	struct netstats *ns = netstats_of(netns);
+	if (!ns) {
+		count_stat(STAT_NO_ROOM);
+		return;
+	}
+	ns->resets[state & (STATES - 1)][direction & 1] += 1;
 }
 
 SEC("tp_btf/tcp_send_reset")
@@ -500,14 +587,19 @@ int BPF_PROG(on_send_reset, const struct sock *sk, const struct sk_buff *skb)
 {
 	if (!sk) {
 		/* No socket: a segment to a closed port (a refused connect), in the device's namespace. */
-		u32 netns = skb ? BPF_CORE_READ(skb, dev, nd_net.net, ns.inum) : 0;
+		u32 netns = 0;
+		if (skb) {
+			struct net_device *dev = skb->dev;
+			if (dev)
+				netns = dev->nd_net.net->ns.inum;
+		}
 		count_reset(netns, SW_CLOSE, DIR_SENT);
 		return 0;
 	}
-	u8 state = BPF_CORE_READ(sk, __sk_common.skc_state);
+	u8 state = sk->__sk_common.skc_state;
 	if (state == SW_CLOSE) {
 		/* tcp_disconnect and an abortive close set close before the reset goes out */
-		u64 id = (u64)sk;
+		u64 id = bpf_get_socket_cookie((void *)sk);
 		u8 *from = bpf_map_lookup_elem(&closed_from, &id);
 		if (from) {
 			state = *from;
@@ -521,7 +613,7 @@ int BPF_PROG(on_send_reset, const struct sock *sk, const struct sk_buff *skb)
 SEC("tp_btf/tcp_receive_reset")
 int BPF_PROG(on_receive_reset, struct sock *sk)
 {
-	count_reset(netns_of(sk), BPF_CORE_READ(sk, __sk_common.skc_state), DIR_RECEIVED);
+	count_reset(netns_of(sk), sk->__sk_common.skc_state, DIR_RECEIVED);
 	return 0;
 }
 

@@ -56,6 +56,18 @@ internal static unsafe partial class LibbpfNative
     [LibraryImport(LibraryName, EntryPoint = "bpf_map_lookup_elem")]
     internal static partial int MapLookup(int fd, void* key, void* value);
 
+    /// <summary>int libbpf_num_possible_cpus(void): the CPUs a per-CPU map holds a value for.</summary>
+    [LibraryImport(LibraryName, EntryPoint = "libbpf_num_possible_cpus")]
+    internal static partial int NumPossibleCpus();
+
+    /// <summary>int bpf_program__fd(const struct bpf_program *prog).</summary>
+    [LibraryImport(LibraryName, EntryPoint = "bpf_program__fd")]
+    internal static partial int ProgramFd(nint program);
+
+    /// <summary>int bpf_obj_get_info_by_fd(int bpf_fd, void *info, __u32 *info_len).</summary>
+    [LibraryImport(LibraryName, EntryPoint = "bpf_obj_get_info_by_fd")]
+    internal static partial int ObjectInfo(int fd, void* info, uint* length);
+
     /// <summary>int bpf_map_update_elem(int fd, const void *key, const void *value, __u64 flags).</summary>
     [LibraryImport(LibraryName, EntryPoint = "bpf_map_update_elem")]
     internal static partial int MapUpdate(int fd, void* key, void* value, ulong flags);

@@ -33,7 +33,9 @@ internal sealed record TraceMetrics(
     IReadOnlyList<ConnectionFigure> Connections,
     IReadOnlyList<ConnectFailureFigure> ConnectFailures,
     long Lost,
-    long EntryMisses)
+    long EntryMisses,
+    long Missed,
+    long Evictions)
 {
     /// <summary>
     /// The exposed bucket bounds: every other power of two of nanoseconds, 2^10 (1 µs) to 2^42
@@ -65,7 +67,7 @@ internal sealed record TraceMetrics(
             .GroupBy(d => (Netns: netnsLabel(d.Netns), d.State))
             .Select(g =>
             {
-                var slots = new long[KernelHistogram.Slots];
+                var slots = new long[NetStatsLayout.Slots];
                 var sum = 0.0;
                 foreach (var d in g)
                 {
@@ -108,7 +110,7 @@ internal sealed record TraceMetrics(
             (key, _, count) => new ConnectFailureFigure(key.Item1, key.Item2, key.Item3, count),
             f => f.Count);
 
-        return new TraceMetrics(changes, durations, resets, connections, failures, counters.Lost, counters.EntryMisses);
+        return new TraceMetrics(changes, durations, resets, connections, failures, counters.Lost, counters.EntryMisses, counters.Missed, counters.Evictions);
     }
 
     /// <summary>Cumulative buckets at <see cref="ExposedSlots"/> from the kernel's log2 slots.</summary>

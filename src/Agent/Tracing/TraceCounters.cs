@@ -35,6 +35,12 @@ internal readonly record struct Peer(uint Netns, string Address, int Port);
 /// <param name="ConnectFailures">Connects that ended in syn_sent (syn_sent to close) per peer.</param>
 /// <param name="Lost">Ring-buffer records the kernel could not reserve.</param>
 /// <param name="EntryMisses">States left whose entry was not seen: the socket existed before tracing, or its entry was evicted.</param>
+/// <param name="Missed">
+/// State changes the tracer did not count: the kernel skipped the program because a run of it
+/// was already in progress on that CPU (an interrupt inside it: a recursion miss), or its
+/// namespace found no room.
+/// </param>
+/// <param name="Evictions">Live sockets whose entry time the bounded socket table gave to another socket.</param>
 internal sealed record TraceCounters(
     IReadOnlyList<TransitionCount> Transitions,
     IReadOnlyList<StateDurations> Durations,
@@ -43,9 +49,11 @@ internal sealed record TraceCounters(
     IReadOnlyDictionary<Peer, long> ActiveCloses,
     IReadOnlyDictionary<Peer, long> ConnectFailures,
     long Lost,
-    long EntryMisses)
+    long EntryMisses,
+    long Missed,
+    long Evictions)
 {
-    public static readonly TraceCounters Empty = new([], [], [], [], new Dictionary<Peer, long>(), new Dictionary<Peer, long>(), 0, 0);
+    public static readonly TraceCounters Empty = new([], [], [], [], new Dictionary<Peer, long>(), new Dictionary<Peer, long>(), 0, 0, 0, 0);
 
     /// <summary>The upper bound, in seconds, of log2 slot <paramref name="slot"/>: 2^slot ns.</summary>
     public static double SlotUpperSeconds(int slot) => Math.Pow(2, slot) / 1e9;

@@ -10,44 +10,25 @@ namespace SockWatch.Agent.Tracing;
 // The map keys, values and ring-buffer record of bpf/sockwatch.bpf.c, byte for byte (host byte
 // order; the ports in host order, the addresses as the kernel holds them, network order).
 
-[StructLayout(LayoutKind.Sequential)]
-internal struct TransitionKey
+/// <summary>
+/// struct netstats, one CPU's copy: changes per (from, to), log2 slots of the time spent in each
+/// state and their sum, resets per (state, direction). Read as raw bytes; these are its offsets.
+/// </summary>
+internal static class NetStatsLayout
 {
-    public uint Netns;
-    public byte From;
-    public byte To;
-    public ushort Pad;
-}
+    /// <summary>States the arrays hold (0 to 15).</summary>
+    public const int States = 16;
 
-[StructLayout(LayoutKind.Sequential)]
-internal struct StateKey
-{
-    public uint Netns;
-    public uint State;
-}
-
-/// <summary>struct histogram: slot k counts durations in [2^(k-1), 2^k) ns (slot 0: zero), and their sum.</summary>
-[StructLayout(LayoutKind.Sequential)]
-internal struct KernelHistogram
-{
+    /// <summary>Log2 slots a state's histogram holds (slot k: [2^(k-1), 2^k) ns; slot 0: zero).</summary>
     public const int Slots = 64;
-    public SlotArray Counts;
-    public ulong SumNs;
 
-    [InlineArray(Slots)]
-    internal struct SlotArray
-    {
-        private ulong _element;
-    }
-}
+    public const int ChangesOffset = 0;
+    public const int SlotsOffset = ChangesOffset + (States * States * sizeof(ulong));
+    public const int SumOffset = SlotsOffset + (States * Slots * sizeof(ulong));
+    public const int ResetsOffset = SumOffset + (States * sizeof(ulong));
 
-[StructLayout(LayoutKind.Sequential)]
-internal struct ResetKey
-{
-    public uint Netns;
-    public byte State;
-    public byte Direction;
-    public ushort Pad;
+    /// <summary>The value's size in bytes (a multiple of 8: per-CPU values are packed at that size).</summary>
+    public const int Size = ResetsOffset + (States * 2 * sizeof(ulong));
 }
 
 [StructLayout(LayoutKind.Sequential)]
@@ -105,7 +86,7 @@ internal struct TraceRecord
     /// <summary>Time spent in <see cref="From"/>; 0 when its entry was not seen.</summary>
     public long InStateNs;
 
-    /// <summary>An opaque identity of the socket for its life.</summary>
+    /// <summary>The socket's cookie: its identity for its life, the one sock_diag reports.</summary>
     public ulong Socket;
     public ulong Cgroup;
     public uint Netns;

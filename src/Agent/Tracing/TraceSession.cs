@@ -32,6 +32,12 @@ internal sealed unsafe class TraceSession : IDisposable
     private const int DrainEveryMs = 20;
     private const int StatLost = 0;
     private const int StatEntryMisses = 1;
+    private const int StatEvictions = 2;
+    private const int StatNoRoom = 3;
+
+    /// <summary>struct bpf_prog_info (linux/bpf.h): its size this build knows, and where recursion_misses is.</summary>
+    private const int ProgramInfoSize = 232;
+    private const int RecursionMissesOffset = 208;
 
     private static readonly string[] Programs = ["on_state", "on_send_reset", "on_receive_reset"];
 
@@ -41,6 +47,8 @@ internal sealed unsafe class TraceSession : IDisposable
     private readonly Action<TraceRecord> _sink;
     private readonly Dictionary<string, int> _maps = new(StringComparer.Ordinal);
     private readonly byte* _image;
+    private readonly int _cpus;
+    private readonly List<int> _programFds = [];
     private GCHandle _self;
     private Thread? _consumer;
     private volatile bool _stopping;
@@ -72,9 +80,16 @@ internal sealed unsafe class TraceSession : IDisposable
                 }
 
                 _links.Add(new SafeBpfLinkHandle(link));
+                _programFds.Add(LibbpfNative.ProgramFd(program));
             }
 
-            foreach (var map in new[] { "transitions", "durations", "resets", "opens", "closes", "stats", "config", "events" })
+            _cpus = LibbpfNative.NumPossibleCpus();
+            if (_cpus <= 0)
+            {
+                throw new TraceUnavailableException("load_failed", "cannot tell how many CPUs the per-CPU maps hold");
+            }
+
+            foreach (var map in new[] { "netstats", "opens", "closes", "stats", "config", "events" })
             {
                 var m = LibbpfNative.FindMap(obj, map);
                 _maps[map] = m == 0 ? -1 : LibbpfNative.MapFd(m);
@@ -152,32 +167,51 @@ internal sealed unsafe class TraceSession : IDisposable
         _ = LibbpfNative.MapUpdate(_maps["config"], &key, &value, 0);
     }
 
-    /// <summary>The kernel's counters now; the consumer's own aggregates are the caller's (<paramref name="connectFailures"/>).</summary>
+    /// <summary>The kernel's counters now, each per-CPU copy summed; the consumer's own aggregates are the caller's (<paramref name="connectFailures"/>).</summary>
     public TraceCounters Read(IReadOnlyDictionary<Peer, long> connectFailures)
     {
         var transitions = new List<TransitionCount>();
-        ForEach<TransitionKey, ulong>(_maps["transitions"], (k, v) => transitions.Add(new(k.Netns, (TcpState)k.From, (TcpState)k.To, (long)v)));
         var durations = new List<StateDurations>();
-        ForEach<StateKey, KernelHistogram>(_maps["durations"], (k, v) =>
+        var resets = new List<ResetCount>();
+        var cpuValue = new byte[NetStatsLayout.Size * _cpus];
+        var summed = new ulong[NetStatsLayout.Size / sizeof(ulong)];
+        foreach (var netns in Keys<uint>(_maps["netstats"]))
         {
-            var slots = new long[KernelHistogram.Slots];
-            for (var i = 0; i < slots.Length; i++)
+            var key = netns;
+            fixed (byte* value = cpuValue)
             {
-                slots[i] = (long)v.Counts[i];
+                if (LibbpfNative.MapLookup(_maps["netstats"], &key, value) != 0)
+                {
+                    continue; // gone between the key and its value
+                }
             }
 
-            durations.Add(new(k.Netns, (TcpState)k.State, slots, v.SumNs / 1e9));
-        });
-        var resets = new List<ResetCount>();
-        ForEach<ResetKey, ulong>(_maps["resets"], (k, v) => resets.Add(new(k.Netns, (TcpState)k.State, TraceDirections.ResetName(k.Direction), (long)v)));
+            Array.Clear(summed);
+            for (var cpu = 0; cpu < _cpus; cpu++)
+            {
+                var copy = MemoryMarshal.Cast<byte, ulong>(cpuValue.AsSpan(cpu * NetStatsLayout.Size, NetStatsLayout.Size));
+                for (var i = 0; i < summed.Length; i++)
+                {
+                    summed[i] += copy[i];
+                }
+            }
+
+            AddNamespace(netns, summed, transitions, durations, resets);
+        }
+
         var opens = new List<OpenCount>();
-        ForEach<OpenKey, ulong>(_maps["opens"], (k, v) => opens.Add(new(k.Netns, TraceDirections.OpenName(k.Direction), k.Cgroup, k.Comm.Text(), (long)v)));
+        foreach (var (k, v) in PerCpuCounts<OpenKey>(_maps["opens"]))
+        {
+            opens.Add(new(k.Netns, TraceDirections.OpenName(k.Direction), k.Cgroup, k.Comm.Text(), v));
+        }
+
         var closes = new Dictionary<Peer, long>();
-        ForEach<PeerKey, ulong>(_maps["closes"], (k, v) =>
+        foreach (var (k, v) in PerCpuCounts<PeerKey>(_maps["closes"]))
         {
             var peer = new Peer(k.Netns, k.Address.ToAddress(k.Family).ToString(), k.Port);
-            closes[peer] = closes.GetValueOrDefault(peer) + (long)v;
-        });
+            closes[peer] = closes.GetValueOrDefault(peer) + v;
+        }
+
         return new TraceCounters(
             [.. transitions.OrderBy(t => t.Netns).ThenBy(t => t.From).ThenBy(t => t.To)],
             [.. durations.OrderBy(d => d.Netns).ThenBy(d => d.State)],
@@ -186,7 +220,48 @@ internal sealed unsafe class TraceSession : IDisposable
             closes,
             connectFailures,
             Stat(StatLost),
-            Stat(StatEntryMisses));
+            Stat(StatEntryMisses),
+            Stat(StatNoRoom) + RecursionMisses(),
+            Stat(StatEvictions));
+    }
+
+    /// <summary>One namespace's summed <c>struct netstats</c> as counts, histograms and resets.</summary>
+    internal static void AddNamespace(uint netns, ReadOnlySpan<ulong> stats, List<TransitionCount> transitions, List<StateDurations> durations, List<ResetCount> resets)
+    {
+        const int states = NetStatsLayout.States;
+        for (var from = 0; from < states; from++)
+        {
+            for (var to = 0; to < states; to++)
+            {
+                var count = stats[(NetStatsLayout.ChangesOffset / sizeof(ulong)) + (from * states) + to];
+                if (count > 0)
+                {
+                    transitions.Add(new(netns, (TcpState)from, (TcpState)to, (long)count));
+                }
+            }
+
+            var slots = new long[NetStatsLayout.Slots];
+            var any = false;
+            for (var k = 0; k < slots.Length; k++)
+            {
+                slots[k] = (long)stats[(NetStatsLayout.SlotsOffset / sizeof(ulong)) + (from * NetStatsLayout.Slots) + k];
+                any |= slots[k] > 0;
+            }
+
+            if (any)
+            {
+                durations.Add(new(netns, (TcpState)from, slots, stats[(NetStatsLayout.SumOffset / sizeof(ulong)) + from] / 1e9));
+            }
+
+            for (byte direction = 0; direction < 2; direction++)
+            {
+                var count = stats[(NetStatsLayout.ResetsOffset / sizeof(ulong)) + (from * 2) + direction];
+                if (count > 0)
+                {
+                    resets.Add(new(netns, (TcpState)from, TraceDirections.ResetName(direction), (long)count));
+                }
+            }
+        }
     }
 
     public void Dispose()
@@ -216,30 +291,87 @@ internal sealed unsafe class TraceSession : IDisposable
         ? new TraceUnavailableException("permission_denied", "the kernel refused to load the tracer (needs CAP_BPF and CAP_PERFMON, or root): " + Marshal.GetPInvokeErrorMessage(errno))
         : new TraceUnavailableException("load_failed", "the kernel refused the tracer: " + Marshal.GetPInvokeErrorMessage(errno));
 
+    /// <summary>One entry of the per-CPU <c>stats</c> array, summed over the CPUs.</summary>
     private long Stat(int index)
     {
         var key = (uint)index;
-        ulong value = 0;
-        return LibbpfNative.MapLookup(_maps["stats"], &key, &value) == 0 ? (long)value : 0;
+        var values = stackalloc ulong[_cpus];
+        if (LibbpfNative.MapLookup(_maps["stats"], &key, values) != 0)
+        {
+            return 0;
+        }
+
+        ulong sum = 0;
+        for (var cpu = 0; cpu < _cpus; cpu++)
+        {
+            sum += values[cpu];
+        }
+
+        return (long)sum;
     }
 
-    private static void ForEach<TKey, TValue>(int fd, Action<TKey, TValue> visit)
-        where TKey : unmanaged
-        where TValue : unmanaged
+    /// <summary>Runs of the programs the kernel skipped because one was already running on that CPU.</summary>
+    private long RecursionMisses()
     {
+        long sum = 0;
+        var info = stackalloc byte[ProgramInfoSize];
+        foreach (var fd in _programFds)
+        {
+            new Span<byte>(info, ProgramInfoSize).Clear();
+            var length = (uint)ProgramInfoSize;
+            if (LibbpfNative.ObjectInfo(fd, info, &length) == 0 && length >= RecursionMissesOffset + sizeof(ulong))
+            {
+                sum += (long)Unsafe.ReadUnaligned<ulong>(info + RecursionMissesOffset);
+            }
+        }
+
+        return sum;
+    }
+
+    private static List<TKey> Keys<TKey>(int fd)
+        where TKey : unmanaged
+    {
+        var keys = new List<TKey>();
         TKey key = default;
         TKey next = default;
-        TValue value = default;
         var first = true;
         while (LibbpfNative.MapGetNextKey(fd, first ? null : &key, &next) == 0)
         {
             first = false;
             key = next;
-            if (LibbpfNative.MapLookup(fd, &key, &value) == 0)
-            {
-                visit(key, value);
-            }
+            keys.Add(key);
         }
+
+        return keys;
+    }
+
+    /// <summary>The keys of a per-CPU map of u64 counters, each with its copies summed.</summary>
+    private List<(TKey Key, long Count)> PerCpuCounts<TKey>(int fd)
+        where TKey : unmanaged
+    {
+        var counts = new List<(TKey, long)>();
+        var values = new ulong[_cpus];
+        foreach (var k in Keys<TKey>(fd))
+        {
+            var key = k;
+            fixed (ulong* value = values)
+            {
+                if (LibbpfNative.MapLookup(fd, &key, value) != 0)
+                {
+                    continue;
+                }
+            }
+
+            ulong sum = 0;
+            foreach (var v in values)
+            {
+                sum += v;
+            }
+
+            counts.Add((k, (long)sum));
+        }
+
+        return counts;
     }
 
     private void Consume()

@@ -132,7 +132,7 @@ public sealed partial class EveryFamilyTests
     /// <summary>What a tracer would have counted: one connection closed by its client, a refused connect, a reset.</summary>
     private static TraceMetrics Traced(SeriesCaps caps)
     {
-        var slots = new long[Agent.Tracing.KernelHistogram.Slots];
+        var slots = new long[Agent.Tracing.NetStatsLayout.Slots];
         slots[20] = 1; // about 1 ms in close_wait
         var counters = Agent.Tracing.TraceCounters.Empty with
         {
@@ -143,6 +143,8 @@ public sealed partial class EveryFamilyTests
             ConnectFailures = new Dictionary<Agent.Tracing.Peer, long> { [new(1, "10.0.0.7", 5432)] = 1 },
             Lost = 0,
             EntryMisses = 3,
+            Missed = 1,
+            Evictions = 2,
         };
         return TraceMetrics.Build(counters, new Dictionary<uint, string> { [1] = "self" }, _ => null, caps);
     }

@@ -26,7 +26,8 @@ public sealed class TraceDaemonTests : IDisposable
         var links = Owned("link", pid);
         Assert.Equal(3, programs.Count);
         Assert.Equal(3, links.Count);
-        Assert.True(maps.Count >= 12, $"{maps.Count} maps");
+        // the object's ten maps (bpf/sockwatch.bpf.c) and its .rodata; libbpf may add its own
+        Assert.True(maps.Count >= 11, $"{maps.Count} maps");
 
         Assert.Equal(0, ChildProcesses.Signal(daemon.Process, signal));
         Assert.True(daemon.Process.WaitForExit(30_000));

@@ -11,7 +11,7 @@ public sealed class TraceMetricsTests
     [Fact]
     public void Exposed_buckets_are_every_other_kernel_slot_and_cumulative()
     {
-        var slots = new long[KernelHistogram.Slots];
+        var slots = new long[NetStatsLayout.Slots];
         slots[9] = 1;   // [256 ns, 512 ns): under the first bound, 2^10 ns
         slots[30] = 3;  // [0.54 s, 1.07 s): in le=2^30 ns, not in le=2^28 ns
         slots[31] = 2;  // [1.07 s, 2.15 s): in le=2^32 ns
@@ -27,6 +27,31 @@ public sealed class TraceMetricsTests
         Assert.Equal(6, h.CumulativeCounts[^2]);
         Assert.Equal(7, h.Count);
         Assert.Equal(7.5, h.Sum);
+    }
+
+    [Fact]
+    public void A_namespaces_kernel_stats_read_as_changes_histograms_and_resets_at_the_programs_offsets()
+    {
+        // struct netstats of bpf/sockwatch.bpf.c, as the sum of its per-CPU copies
+        Assert.Equal(10_624, NetStatsLayout.Size);
+        var stats = new ulong[NetStatsLayout.Size / sizeof(ulong)];
+        stats[(NetStatsLayout.ChangesOffset / 8) + ((int)TcpState.Established * 16) + (int)TcpState.CloseWait] = 7;
+        stats[(NetStatsLayout.ChangesOffset / 8) + ((int)TcpState.Close * 16) + (int)TcpState.SynSent] = 9;
+        stats[(NetStatsLayout.SlotsOffset / 8) + ((int)TcpState.CloseWait * 64) + 31] = 2;
+        stats[(NetStatsLayout.SumOffset / 8) + (int)TcpState.CloseWait] = 3_000_000_000;
+        stats[(NetStatsLayout.ResetsOffset / 8) + ((int)TcpState.Established * 2) + 1] = 4;
+        stats[(NetStatsLayout.ResetsOffset / 8) + ((int)TcpState.Close * 2)] = 5;
+        List<Agent.Tracing.TransitionCount> transitions = [];
+        List<StateDurations> durations = [];
+        List<ResetCount> resets = [];
+
+        TraceSession.AddNamespace(42, stats, transitions, durations, resets);
+
+        Assert.Equal([new(42, TcpState.Established, TcpState.CloseWait, 7), new(42, TcpState.Close, TcpState.SynSent, 9)], transitions);
+        var closeWait = Assert.Single(durations);
+        Assert.Equal((42u, TcpState.CloseWait, 2L, 3.0), (closeWait.Netns, closeWait.State, closeWait.Slots[31], closeWait.SumSeconds));
+        Assert.Equal(2, closeWait.Count);
+        Assert.Equal([new(42, TcpState.Established, "received", 4), new(42, TcpState.Close, "sent", 5)], resets);
     }
 
     [Fact]

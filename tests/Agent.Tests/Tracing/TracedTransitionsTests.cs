@@ -9,7 +9,7 @@ public sealed class TracedTransitionsTests
 {
     private static readonly DateTimeOffset At = new(2026, 12, 7, 12, 0, 0, TimeSpan.Zero);
 
-    private static TraceMetrics Traced(params StateChange[] changes) => new(changes, [], [], [], [], 0, 0);
+    private static TraceMetrics Traced(params StateChange[] changes) => new(changes, [], [], [], [], 0, 0, 0, 0);
 
     [Fact]
     public void Each_poll_gets_the_changes_since_the_previous_one_over_that_interval()
