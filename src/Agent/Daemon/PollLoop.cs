@@ -35,6 +35,12 @@ internal sealed partial class PollLoop(SockWatchOptions options, PollResultStore
     {
         var settings = PollSettings.For(options, options.Namespaces("all")) with { RedumpAfter = options.NetnsRedumpAfter };
         using var pipeline = new PollPipeline(settings, logger);
+        if (tracer is not null)
+        {
+            // close_wait ages exact from the peer's FIN for the sockets whose entry the tracer saw
+            pipeline.CloseWaitEntries = tracer.Aggregator.CloseWaitEntriesAt;
+        }
+
         LogStarted(logger, pipeline.CollectorName, options.PollInterval.TotalSeconds);
 
         using var timer = new PeriodicTimer(options.PollInterval, time);

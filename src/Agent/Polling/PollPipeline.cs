@@ -81,11 +81,18 @@ internal sealed partial class PollPipeline : IDisposable
     /// </summary>
     internal Action<StageReport>? StageEnded { get; set; }
 
+    /// <summary>
+    /// With the kernel tracer: the close_wait entries it saw, by socket cookie, as of the poll's
+    /// time (<see cref="PollInput.CloseWaitEntries"/>); asked once a poll, before the dump.
+    /// </summary>
+    public Func<DateTimeOffset, IReadOnlyDictionary<ulong, DateTimeOffset>>? CloseWaitEntries { get; set; }
+
     /// <summary>Runs every stage the settings ask for; the poll's table is reused by the next run.</summary>
     /// <exception cref="CollectorException">The socket table of this process's namespace could not be read.</exception>
     public Poll Run(DateTimeOffset at)
     {
         var stages = new List<StageReport>(6);
+        var closeWaitEntries = CloseWaitEntries?.Invoke(at) ?? new Dictionary<ulong, DateTimeOffset>();
 
         var started = Stopwatch.GetTimestamp();
         IReadOnlyList<NetworkNamespace> watched;
@@ -177,6 +184,7 @@ internal sealed partial class PollPipeline : IDisposable
                 Owners = poll.OwnersOf(segment),
                 Facts = segment.Facts,
                 Descriptors = descriptors,
+                CloseWaitEntries = closeWaitEntries,
             }));
         }
 

@@ -105,6 +105,26 @@ internal sealed class TraceAggregator
         }
     }
 
+    /// <summary>
+    /// When each socket in close_wait now entered it, by socket cookie (the records' identity is
+    /// the cookie sock_diag reports), as wall-clock times: the records' CLOCK_MONOTONIC placed
+    /// against <paramref name="at"/>, taken as this call's instant.
+    /// </summary>
+    public IReadOnlyDictionary<ulong, DateTimeOffset> CloseWaitEntriesAt(DateTimeOffset at)
+    {
+        var now = MonotonicNow();
+        lock (_lock)
+        {
+            var entries = new Dictionary<ulong, DateTimeOffset>(_closeWait.Count);
+            foreach (var (cookie, r) in _closeWait)
+            {
+                entries[cookie] = at - TimeSpan.FromTicks(Math.Max(0, now - r.AtNs) / 100);
+            }
+
+            return entries;
+        }
+    }
+
     /// <summary>The median time an owner took from the peer's FIN to its own close, over its last closes; null when none was seen.</summary>
     public TimeSpan? UsualCloseDelay(uint netns, string process)
     {

@@ -77,5 +77,12 @@ public sealed record PollInput
     /// <summary>Descriptor use of the processes that own close_wait sockets, by pid.</summary>
     public IReadOnlyDictionary<int, DescriptorUsage> Descriptors { get; init; } = new Dictionary<int, DescriptorUsage>();
 
+    /// <summary>
+    /// When the kernel tracer saw it, the time each socket now in close_wait entered it (the
+    /// peer's FIN), by socket cookie: the tracker takes it as exact instead of what the polls
+    /// can prove. Empty without tracing; a socket it does not name keeps the polls' bound.
+    /// </summary>
+    public IReadOnlyDictionary<ulong, DateTimeOffset> CloseWaitEntries { get; init; } = new Dictionary<ulong, DateTimeOffset>();
+
     public SocketOwner? OwnerAt(int index) => index < Owners.Count ? Owners[index] : null;
 }

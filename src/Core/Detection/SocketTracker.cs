@@ -25,6 +25,10 @@ public sealed record TransitionExample(string Socket, TcpState From, TcpState To
 /// freshly started daemon see a close_wait that has been leaking for hours.
 /// </para>
 /// <para>
+/// With the kernel tracer, a close_wait socket whose entry it saw has an exact age: its
+/// <see cref="PollInput.CloseWaitEntries"/> time replaces the bound.
+/// </para>
+/// <para>
 /// Memory: a socket absent from a poll is dropped in that poll, so the tracker holds the
 /// sockets of the last poll only, in tables sized for that poll. A socket that vanishes from one dump (a truncated dump)
 /// and comes back is seen as new.
@@ -118,7 +122,13 @@ public sealed class SocketTracker
             ref readonly var record = ref records[i];
             if (record.HasCookie)
             {
-                (firstSeen[i], stateSince[i]) = byCookie.Times(Track(_byCookie, byCookie, record.Cookie, record.Cookie, in record, at, ref tally));
+                var slot = Track(_byCookie, byCookie, record.Cookie, record.Cookie, in record, at, ref tally);
+                if (record.State == TcpState.CloseWait && poll.CloseWaitEntries.TryGetValue(record.Cookie, out var entered) && entered <= at)
+                {
+                    byCookie.SetStateSince(slot, entered.UtcTicks);
+                }
+
+                (firstSeen[i], stateSince[i]) = byCookie.Times(slot);
             }
             else
             {
@@ -237,6 +247,9 @@ public sealed class SocketTracker
         }
 
         public int Count { get; private set; }
+
+        /// <summary>An exact entry into the slot's current state, known from elsewhere (the kernel tracer).</summary>
+        public void SetStateSince(int slot, long ticks) => _stateSince[slot] = ticks;
 
         /// <summary>The slot of <paramref name="key"/>, or the complement of the empty slot where it would go.</summary>
         public int Find(TKey key, ulong hash)

@@ -136,6 +136,40 @@ public sealed class TraceLiveTests : IDisposable
         Assert.Equal("traced", json.RootElement.GetProperty("transitions").GetProperty("source").GetString());
     }
 
+    [RootFact]
+    public async Task A_close_wait_that_keeps_writing_has_its_exact_age_from_the_fin_not_tcp_infos_bound()
+    {
+        // Polls 8 s apart: the first runs before the FIN, the second sees the close_wait up to 8 s
+        // after it, when the peer's acknowledgements of what it writes (every 0.3 s) hold
+        // tcp_info's bound under half a second.
+        using var ns = new TestNamespace();
+        var daemon = await DaemonProcess.StartAsync(_children, ["--trace", "on", "--netns", ns.Name, "--poll-interval", "8s"]);
+        using var http = new HttpClient { BaseAddress = daemon.BaseUrl };
+        var script = Path.Combine(Repo.Root, "tests", "Agent.Tests", "Tracing", "halfclose.py");
+        var pair = _children.Start(Conditions.FindExecutable("ip") ?? "ip", ["netns", "exec", ns.Name, "python3", script, Num(ServerPort)], redirectStdin: true);
+        Assert.StartsWith("connected ", pair.StandardOutput.ReadLine(), StringComparison.Ordinal);
+        pair.StandardInput.WriteLine();
+        pair.StandardInput.Flush();
+        Assert.Equal("fin", pair.StandardOutput.ReadLine());
+        var fin = Stopwatch.StartNew();
+
+        var age = new Regex("^sockwatch_close_wait_oldest_age_seconds\\{[^}]*netns=\"" + Regex.Escape(ns.Name) + "\"[^}]*\\} ([0-9.e+]+)$", RegexOptions.Multiline);
+        double? seen = null;
+        while (seen is null && fin.Elapsed < TimeSpan.FromSeconds(30))
+        {
+            await Task.Delay(250);
+            var m = age.Match(await http.GetStringAsync(new Uri("/metrics", UriKind.Relative)));
+            seen = m.Success ? double.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture) : null;
+        }
+
+        pair.StandardInput.Close();
+        Assert.NotNull(seen);
+        var elapsed = fin.Elapsed.TotalSeconds;
+        // The exact age is the time since the FIN at that poll: more than tcp_info's bound allows,
+        // never more than what has passed since.
+        Assert.True(seen > 2 && seen <= elapsed + 0.5, $"oldest close_wait age {seen} s, {elapsed:0.0} s after the FIN");
+    }
+
     /// <summary>Runs workload.py's server and client in the namespace; their pids.</summary>
     private (int Server, int Client) RunWorkload(string netns)
     {

@@ -191,6 +191,27 @@ public class SocketTrackerTests
         Assert.Equal(TimeSpan.FromHours(3) + TimeSpan.FromMinutes(5), later.AgeInState[0]);
     }
 
+    [Fact]
+    public void A_close_wait_entry_the_tracer_saw_is_its_exact_age_even_when_a_chatty_peer_keeps_tcp_info_near_zero()
+    {
+        // tcp_info says 2 s (a keepalive came); the tracer saw the peer's FIN 40 minutes ago.
+        var leaked = Sock.Make(TcpState.CloseWait, "10.0.0.1:8080", "10.0.0.9:51000", cookie: 11, inode: 5, lastAckMs: 2_000);
+        var untraced = Sock.Make(TcpState.CloseWait, "10.0.0.1:8080", "10.0.0.9:51001", cookie: 12, inode: 6, lastAckMs: 2_000);
+        var open = Sock.Make(TcpState.Established, "10.0.0.1:8080", "10.0.0.9:51002", cookie: 13, inode: 7);
+        var entered = _clock.Now - TimeSpan.FromMinutes(40);
+        var entries = new Dictionary<ulong, DateTimeOffset> { [11] = entered, [13] = entered, [12] = _clock.Now + TimeSpan.FromSeconds(1) };
+        var fresh = new SocketTracker();
+
+        var r = fresh.Update(PollBuilder.Of(_clock.Now, leaked, untraced, open) with { CloseWaitEntries = entries });
+        Assert.Equal(TimeSpan.FromMinutes(40), r.AgeInState[0]);
+        Assert.Equal(TimeSpan.FromSeconds(2), r.AgeInState[1]); // an entry after the poll is no entry: the bound stands
+        Assert.Equal(TimeSpan.Zero, r.AgeInState[2]);           // only close_wait sockets take it
+
+        // Without the entry next time (the tracer stopped), the exact time is kept and grows.
+        var later = fresh.Update(PollBuilder.Of(_clock.Advance(TimeSpan.FromMinutes(1)), leaked, untraced, open));
+        Assert.Equal(TimeSpan.FromMinutes(41), later.AgeInState[0]);
+    }
+
     [Theory]
     [InlineData(TcpState.CloseWait, 60_000u, 30_000u, 30)]      // the smaller field is the bound
     [InlineData(TcpState.CloseWait, 60_000u, TcpInfoSummary.Absent, 60)]
