@@ -12,7 +12,8 @@
  *                its owner: a bounded table, 4-way set associative, that evicts the socket of
  *                the set that changed state longest ago (evictions counted)
  *   opens        (netns, direction, cgroup, comm) -> connections that reached established
- *   closes       (netns, remote address, remote port) -> active closes toward that peer
+ *   closes       (netns, remote address, remote port) -> active closes toward that peer (port
+ *                0: toward clients of this host at that address)
  *   listeners    (netns, port) -> the owner of a listening socket, for the children it makes
  *   events       ring buffer: close_wait entries and exits, connect failures, and every
  *                change while `sockwatch trace` asks for them (config[0] = 1)
@@ -220,8 +221,9 @@ struct set {
 struct holder {
 	u64 cgroup;
 	u32 pid;
-	u16 port; /* its local port: the kernel gives it back before the change to close */
-	u16 pad;
+	u16 port;  /* its local port: the kernel gives it back before the change to close */
+	u8 active; /* born by connect (syn_sent), not accepted */
+	u8 pad;
 	char comm[16];
 };
 
@@ -472,6 +474,7 @@ int BPF_PROG(on_state, struct sock *sk, const int oldstate, const int newstate)
 			h->cgroup = 0;
 			h->comm[0] = 0;
 			h->port = lport;
+			h->active = to == SW_SYN_SENT;
 		} else if (lport == 0) {
 			lport = h->port;
 		} else if (h->port != lport) {
@@ -517,9 +520,14 @@ int BPF_PROG(on_state, struct sock *sk, const int oldstate, const int newstate)
 	}
 
 	u16 family = sk->__sk_common.skc_family;
-	/* the local side closed first: fin_wait1 from established */
+	/*
+	 * The local side closed first: fin_wait1 from established. Toward a destination this host
+	 * connected to, per (address, port); a connection it accepted is counted per client
+	 * address with port 0, since a client's ephemeral ports would make a key per connection.
+	 */
 	if (from == SW_ESTABLISHED && to == SW_FIN_WAIT1) {
-		struct peer_key pk = { .netns = netns, .port = bpf_ntohs(sk->__sk_common.skc_dport), .family = family };
+		u16 port = h && h->active ? bpf_ntohs(sk->__sk_common.skc_dport) : 0;
+		struct peer_key pk = { .netns = netns, .port = port, .family = family };
 		u8 local[16] = {};
 		addresses(sk, family, local, pk.addr);
 		add_percpu(&closes, &pk);

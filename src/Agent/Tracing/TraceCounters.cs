@@ -31,7 +31,11 @@ internal readonly record struct Peer(uint Netns, string Address, int Port);
 /// <param name="Durations">Time in state, per (netns, state).</param>
 /// <param name="Resets">Resets per (netns, state, direction).</param>
 /// <param name="Opens">Connections opened per owner and direction.</param>
-/// <param name="ActiveCloses">Connections this host closed first (established to fin_wait1) per peer.</param>
+/// <param name="ActiveCloses">
+/// Connections this host closed first (established to fin_wait1) per peer: per destination
+/// (address and port) for connections this host made; per client address with port 0 for
+/// connections it accepted (a client's ephemeral ports are not told apart).
+/// </param>
 /// <param name="ConnectFailures">Connects that ended in syn_sent (syn_sent to close) per peer.</param>
 /// <param name="Lost">Ring-buffer records the kernel could not reserve.</param>
 /// <param name="EntryMisses">States left whose entry was not seen: the socket existed before tracing, or its entry was evicted.</param>

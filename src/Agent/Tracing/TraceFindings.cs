@@ -69,7 +69,10 @@ internal sealed class TraceFindings
         }
     }
 
-    private static string Endpoint(Peer p) => p.Address.Contains(':', StringComparison.Ordinal) ? $"[{p.Address}]:{p.Port}" : $"{p.Address}:{p.Port}";
+    /// <summary>A peer as the findings name it; port 0 is the clients at that address (connections this host accepted).</summary>
+    private static string Endpoint(Peer p) => p.Port == 0
+        ? $"clients at {p.Address}"
+        : p.Address.Contains(':', StringComparison.Ordinal) ? $"[{p.Address}]:{p.Port}" : $"{p.Address}:{p.Port}";
 
     private static string Seconds(TimeSpan t) => t.TotalSeconds >= 60
         ? string.Create(CultureInfo.InvariantCulture, $"{t.TotalSeconds:0} s")

@@ -93,6 +93,22 @@ public sealed class TraceMetricsTests
         Assert.EndsWith("; the oldest of its close_wait sockets whose entry was seen got the peer's FIN 600 s ago (exact)", exact[0].Explanation, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public void Pressure_findings_give_the_close_rate_per_destination_and_per_client_address_for_accepted_connections()
+    {
+        var traced = new TraceFindings();
+        var at = DateTimeOffset.UnixEpoch;
+        Dictionary<Peer, long> Closes(long toDb, long toClients) => new() { [new(1, "10.0.0.7", 5432)] = toDb, [new(1, "10.0.0.9", 0)] = toClients };
+        var ports = new Finding(FindingKind.EphemeralPortPressure, FindingSeverity.Warning, null, "10.0.0.1 -> 10.0.0.7:5432", 1, null, "ports", new Dictionary<string, double>());
+        var buckets = new Finding(FindingKind.TimeWaitBucketPressure, FindingSeverity.Warning, null, "time_wait", 1, null, "buckets", new Dictionary<string, double>());
+        _ = traced.Enrich([ports, buckets], TraceCounters.Empty with { ActiveCloses = Closes(100, 1_000) }, new TraceAggregator(), at, _ => 1);
+
+        var enriched = traced.Enrich([ports, buckets], TraceCounters.Empty with { ActiveCloses = Closes(300, 6_000) }, new TraceAggregator(), at.AddSeconds(10), _ => 1);
+
+        Assert.Equal("ports; traced: this host closes 20 connections a second toward 10.0.0.7:5432 first (established -> fin_wait1), each leaving a time_wait", enriched[0].Explanation);
+        Assert.Equal("buckets; traced: the closes behind it, by destination: clients at 10.0.0.9 500/s, 10.0.0.7:5432 20/s", enriched[1].Explanation);
+    }
+
     private static TraceRecord Record(TcpState from, TcpState to, string comm, long inStateNs)
     {
         var r = new TraceRecord { Netns = 1, Socket = 42, FromValue = (byte)from, ToValue = (byte)to, InStateNs = inStateNs, Family = 2, Pid = 7 };
