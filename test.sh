@@ -24,6 +24,8 @@ command -v bpftool >/dev/null 2>&1 || need_apt+=(bpftool)
 command -v clang >/dev/null 2>&1 || need_apt+=(clang)
 command -v llvm-strip >/dev/null 2>&1 || need_apt+=(llvm)
 [ -f /usr/include/bpf/bpf_helpers.h ] || need_apt+=(libbpf-dev)
+# The native binary's start-up prefault is seen through strace (NativeStartupTests).
+command -v strace >/dev/null 2>&1 || need_apt+=(strace)
 # The Debian package is checked with lintian (DebianPackageTests).
 command -v lintian >/dev/null 2>&1 || need_apt+=(lintian)
 if [ ${#need_apt[@]} -gt 0 ]; then
