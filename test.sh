@@ -21,6 +21,8 @@ fi
 # The kernel tracer: libbpf.so.1 to load it (iproute2 brings it), bpftool as the unload oracle,
 # clang, llvm-strip and libbpf-dev's headers to rebuild bpf/sockwatch.bpf.o and compare.
 command -v bpftool >/dev/null 2>&1 || need_apt+=(bpftool)
+# bpftrace counting the same tracepoint: the exact counts' second oracle (TraceLiveTests).
+command -v bpftrace >/dev/null 2>&1 || need_apt+=(bpftrace)
 command -v clang >/dev/null 2>&1 || need_apt+=(clang)
 command -v llvm-strip >/dev/null 2>&1 || need_apt+=(llvm)
 [ -f /usr/include/bpf/bpf_helpers.h ] || need_apt+=(libbpf-dev)

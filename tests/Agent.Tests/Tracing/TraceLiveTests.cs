@@ -15,7 +15,7 @@ namespace SockWatch.Agent.Tests.Tracing;
 /// histogram bucket, owners right where the kernel changes state in softirq context, no record
 /// lost.
 /// </summary>
-public sealed class TraceLiveTests : IDisposable
+public sealed partial class TraceLiveTests : IDisposable
 {
     private const int ServerPort = 5001;
     private const int ClosedPort = 9; // below the ephemeral range: no client can be bound there
@@ -105,6 +105,50 @@ public sealed class TraceLiveTests : IDisposable
         Assert.All(resetByPeer, r => Assert.Equal(clientPid, r.Pid)); // softirq: the RST arrives
         Assert.All(all.Where(r => r.From == TcpState.CloseWait), r => Assert.Equal(r.LocalPort == ServerPort ? serverPid : clientPid, r.Pid));
         Assert.All(all.Where(r => r.From == TcpState.CloseWait), r => Assert.True(r.InStateNs > 0));
+    }
+
+    /// <summary>
+    /// A second oracle: bpftrace counts the same tracepoint in the same namespace (its netns
+    /// inode read through BTF) while the tracer runs; both must have the workload's numbers.
+    /// </summary>
+    [RootToolFact("bpftrace")]
+    public void Bpftrace_counting_the_same_tracepoint_in_the_namespace_agrees_with_the_tracer_and_the_workload()
+    {
+        using var ns = new TestNamespace();
+        var inode = NamespaceInode(ns.Name);
+        using var session = TraceSession.Open(streamAll: false, _ => { });
+        session.Start();
+        var program = "tracepoint:sock:inet_sock_set_state /args->protocol == 6 && "
+            + "((struct sock *)args->skaddr)->__sk_common.skc_net.net->ns.inum == " + inode.ToString(CultureInfo.InvariantCulture)
+            + "/ { @[args->oldstate, args->newstate] = count(); }";
+        // bpftrace finds tracepoints through tracefs: mounted in a mount namespace of its own, so
+        // the host is left as it was.
+        var bpftrace = _children.Start(
+            Conditions.FindExecutable("unshare") ?? "unshare",
+            ["-m", "sh", "-c", "mount -t tracefs nodev /sys/kernel/tracing && exec \"$0\" -e \"$1\"", Conditions.FindExecutable("bpftrace")!, program]);
+        var output = new ConcurrentQueue<string>();
+        bpftrace.OutputDataReceived += (_, e) => { if (e.Data is { } line) { output.Enqueue(line); } };
+        bpftrace.BeginOutputReadLine();
+        var attached = Stopwatch.StartNew();
+        while (!output.Any(l => l.StartsWith("Attaching", StringComparison.Ordinal)) && attached.Elapsed < TimeSpan.FromSeconds(60))
+        {
+            Assert.False(bpftrace.HasExited, "bpftrace exited: " + string.Join(" | ", output));
+            Thread.Sleep(100);
+        }
+
+        RunWorkload(ns.Name);
+        var expected = ExpectedChanges();
+        var counters = WaitFor(session, inode, c => Changes(c, inode).Values.Sum() >= expected.Values.Sum());
+        Thread.Sleep(500); // the last changes reach bpftrace's map as they reach ours
+        Assert.Equal(0, ChildProcesses.Signal(bpftrace, 2)); // SIGINT: bpftrace prints its map and exits
+        Assert.True(bpftrace.WaitForExit(30_000));
+        bpftrace.WaitForExit();
+
+        var counted = output.Select(l => BpftraceLine().Match(l)).Where(m => m.Success).ToDictionary(
+            m => ((TcpState)int.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture), (TcpState)int.Parse(m.Groups[2].Value, CultureInfo.InvariantCulture)),
+            m => long.Parse(m.Groups[3].Value, CultureInfo.InvariantCulture));
+        Assert.Equal(expected.OrderBy(p => p.Key), counted.OrderBy(p => p.Key));
+        Assert.Equal(counted.OrderBy(p => p.Key), Changes(counters, inode).OrderBy(p => p.Key));
     }
 
     [RootFact]
@@ -213,6 +257,9 @@ public sealed class TraceLiveTests : IDisposable
         Assert.StartsWith(word + " ", line, StringComparison.Ordinal);
         return int.Parse(line.AsSpan(word.Length + 1), CultureInfo.InvariantCulture);
     }
+
+    [GeneratedRegex(@"^@\[([0-9]+), ([0-9]+)\]: ([0-9]+)$")]
+    private static partial Regex BpftraceLine();
 
     private static TcpState State(string name) => Lifecycle.TryParse(name, out var state) ? state : throw new FormatException(name);
 
