@@ -102,6 +102,7 @@ internal sealed partial class PollLoop(SockWatchOptions options, PollResultStore
         {
             var at = time.GetUtcNow();
             var cpu = CpuIfDebug();
+            var startedNs = Tracing.TraceAggregator.MonotonicNow();
             var poll = pipeline.Run(at);
             var ran = Stopwatch.GetTimestamp();
             var cpuRan = CpuIfDebug();
@@ -111,6 +112,7 @@ internal sealed partial class PollLoop(SockWatchOptions options, PollResultStore
             if (tracer is not null)
             {
                 var counters = tracer.Counters();
+                ForgetStaleCloseWaits(poll, tracer.Aggregator, startedNs);
                 traced = TraceView(poll, tracer, counters);
                 findings = _traceFindings.Enrich(findings, counters, tracer.Aggregator, at, name => InodeOf(poll, name));
             }
@@ -156,6 +158,34 @@ internal sealed partial class PollLoop(SockWatchOptions options, PollResultStore
     }
 
     /// <summary>The tracer's counters now, with the poll's names for the namespaces.</summary>
+    /// <summary>
+    /// The tracer's close_wait entries that this poll shows are gone (their exit record lost);
+    /// only with cookies (netlink), which name a socket as the records do.
+    /// </summary>
+    private static void ForgetStaleCloseWaits(Poll poll, Tracing.TraceAggregator aggregator, long startedNs)
+    {
+        var inCloseWait = new HashSet<ulong>();
+        var read = new HashSet<uint>();
+        foreach (var ns in poll.Namespaces)
+        {
+            read.Add((uint)ns.Namespace.Inode);
+            foreach (ref readonly var record in ns.Input.Sockets.Span)
+            {
+                if (!record.HasCookie)
+                {
+                    return;
+                }
+
+                if (record.State == TcpState.CloseWait)
+                {
+                    inCloseWait.Add(record.Cookie);
+                }
+            }
+        }
+
+        aggregator.Forget(read.Contains, inCloseWait, startedNs);
+    }
+
     private Metrics.TraceMetrics TraceView(Poll poll, Tracing.Tracer traced, Tracing.TraceCounters counters)
     {
         var names = new Dictionary<uint, string>();

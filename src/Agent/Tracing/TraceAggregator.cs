@@ -125,6 +125,28 @@ internal sealed class TraceAggregator
         }
     }
 
+    /// <summary>
+    /// Forgets the close_wait entries a poll proves stale: in a namespace the poll read, entered
+    /// before <paramref name="seenBeforeNs"/> (CLOCK_MONOTONIC at the poll's start), and not in
+    /// close_wait in it. Their exit record was lost (the ring was full), so without this they
+    /// would stay for the daemon's life. Returns how many went.
+    /// </summary>
+    public int Forget(Func<uint, bool> read, IReadOnlySet<ulong> inCloseWait, long seenBeforeNs)
+    {
+        ArgumentNullException.ThrowIfNull(read);
+        ArgumentNullException.ThrowIfNull(inCloseWait);
+        lock (_lock)
+        {
+            var stale = _closeWait.Where(e => read(e.Value.Netns) && e.Value.AtNs < seenBeforeNs && !inCloseWait.Contains(e.Key)).Select(e => e.Key).ToList();
+            foreach (var cookie in stale)
+            {
+                _closeWait.Remove(cookie);
+            }
+
+            return stale.Count;
+        }
+    }
+
     /// <summary>The median time an owner took from the peer's FIN to its own close, over its last closes; null when none was seen.</summary>
     public TimeSpan? UsualCloseDelay(uint netns, string process)
     {

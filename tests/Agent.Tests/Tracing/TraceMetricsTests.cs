@@ -109,6 +109,22 @@ public sealed class TraceMetricsTests
         Assert.Equal("buckets; traced: the closes behind it, by destination: clients at 10.0.0.9 500/s, 10.0.0.7:5432 20/s", enriched[1].Explanation);
     }
 
+    [Fact]
+    public void A_close_wait_entry_whose_exit_was_lost_is_forgotten_once_a_poll_of_its_namespace_shows_it_gone()
+    {
+        var aggregator = new TraceAggregator();
+        TraceRecord Entered(ulong cookie, uint netns, long atNs) => Record(TcpState.Established, TcpState.CloseWait, "api", 0) with { Socket = cookie, Netns = netns, AtNs = atNs };
+        aggregator.Add(Entered(1, netns: 1, atNs: 100)); // still in close_wait
+        aggregator.Add(Entered(2, netns: 1, atNs: 100)); // gone: its exit record was lost
+        aggregator.Add(Entered(3, netns: 2, atNs: 100)); // a namespace the poll did not read
+        aggregator.Add(Entered(4, netns: 1, atNs: 900)); // entered after the poll began
+
+        var forgotten = aggregator.Forget(netns => netns == 1, new HashSet<ulong> { 1 }, seenBeforeNs: 500);
+
+        Assert.Equal(1, forgotten);
+        Assert.Equal(new ulong[] { 1, 3, 4 }, aggregator.CloseWaitEntriesAt(DateTimeOffset.UnixEpoch).Keys.Order());
+    }
+
     private static TraceRecord Record(TcpState from, TcpState to, string comm, long inStateNs)
     {
         var r = new TraceRecord { Netns = 1, Socket = 42, FromValue = (byte)from, ToValue = (byte)to, InStateNs = inStateNs, Family = 2, Pid = 7 };
