@@ -24,7 +24,7 @@ bench_init "$@"
 usage() {
   echo "usage: bench/daemon.sh [--minutes N] [--sockets N] [--binary PATH | --ref REV] [--path PATH]" >&2
   echo "       [--scrape-interval S] [--no-sweep] [--sample-interval S] [--probe-interval S (default 2; 0: no probe)]" >&2
-  echo "       [--port-sockwatch P] [--port-node P]" >&2
+  echo "       [--port-sockwatch P] [--port-node P] [--trace auto|on|off (default off)]" >&2
   echo "       [--out FILE]   (default bench/results/<UTC date>-daemon-<sockets>.md, and .csv beside it)" >&2
 }
 
@@ -39,6 +39,10 @@ sample_interval=30
 probe_interval=2
 port_sw=9859
 port_ne=9100
+# The service as installed runs poll-only: tracing needs CAP_BPF and CAP_PERFMON, which only
+# deploy/systemd/tracing.conf grants. As root the daemon would trace (--trace auto), so the
+# default here is off, the service's conditions; --trace auto measures the daemon tracing.
+trace=off
 out=""
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -53,6 +57,7 @@ while [ $# -gt 0 ]; do
     --probe-interval) probe_interval="$2"; shift 2 ;;
     --port-sockwatch) port_sw="$2"; shift 2 ;;
     --port-node) port_ne="$2"; shift 2 ;;
+    --trace) trace="$2"; shift 2 ;;
     --out) out="$2"; shift 2 ;;
     -h|--help) usage; exit 0 ;;
     *) echo "bench/daemon.sh: unknown argument '$1'" >&2; usage; exit 2 ;;
@@ -98,6 +103,9 @@ ip netns exec "$ns" sh -c "echo $port_sw,$port_ne > /proc/sys/net/ipv4/ip_local_
 echo "bench/daemon.sh: namespace $ns; building $sockets sockets" >&2
 start_population "$ns" "$sockets" "$work/ready.json" "$logs/populate.log"   # under SCHED_IDLE
 
+# The trace mode of every start below, ready.py's included.
+export SOCKWATCH_TRACE="$trace"
+
 # Start-up first, on the same population: exec to READY=1, five starts (bench/ready.py).
 echo "bench/daemon.sh: timing READY=1 after exec (5 starts)" >&2
 ip netns exec "$ns" python3 bench/ready.py --binary "$binary" --port "$port_sw" --runs 5 >"$work/ready.json.times" 2>"$logs/ready.log" \
@@ -141,7 +149,7 @@ ip netns exec "$ns" python3 bench/daemon.py \
   --probe-interval "$probe_interval" \
   --sockets "$sockets" --binary "$binary" --revision "$revision" --node-exporter "$node_exporter" \
   --sockwatch-log "$logs/sockwatch.log" --ready-times "$work/ready.json.times" \
-  --command "$command_line" \
+  --command "$command_line (SOCKWATCH_TRACE=$trace)" \
   --out "$out" --csv "${out%.md}.csv" &
 pids+=($!)
 status=0

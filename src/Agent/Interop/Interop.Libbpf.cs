@@ -56,6 +56,10 @@ internal static unsafe partial class LibbpfNative
     [LibraryImport(LibraryName, EntryPoint = "bpf_map_lookup_elem")]
     internal static partial int MapLookup(int fd, void* key, void* value);
 
+    /// <summary>int bpf_map__set_max_entries(struct bpf_map *map, __u32 max_entries): before the object is loaded.</summary>
+    [LibraryImport(LibraryName, EntryPoint = "bpf_map__set_max_entries")]
+    internal static partial int MapSetMaxEntries(nint map, uint maxEntries);
+
     /// <summary>int libbpf_num_possible_cpus(void): the CPUs a per-CPU map holds a value for.</summary>
     [LibraryImport(LibraryName, EntryPoint = "libbpf_num_possible_cpus")]
     internal static partial int NumPossibleCpus();

@@ -30,6 +30,18 @@ internal sealed unsafe class TraceSession : IDisposable
     /// second); 20 ms at 50,000 records a second is 1,000 records of the ring's 87,000.
     /// </summary>
     private const int DrainEveryMs = 20;
+
+    /// <summary>
+    /// The ring buffer's size for the daemon, which gets only close_wait entries and exits and
+    /// connect failures: at 35,000 connections a second (bench/trace.sh) that is 9.5 MB/s, so
+    /// 2 MiB holds about 220 ms, eleven drains. The mapping of a BPF ring buffer counts twice its
+    /// size in the process's RSS (its data pages are mapped twice, for records that wrap), so
+    /// the program's 8 MiB would be 16 MiB of the daemon's RSS.
+    /// </summary>
+    internal const uint DaemonRingBytes = 2 * 1024 * 1024;
+
+    /// <summary>The ring buffer's size for <c>sockwatch trace</c>, which gets every change (the program's own, 8 MiB).</summary>
+    internal const uint StreamRingBytes = 8 * 1024 * 1024;
     private const int StatLost = 0;
     private const int StatEntryMisses = 1;
     private const int StatEvictions = 2;
@@ -147,7 +159,14 @@ internal sealed unsafe class TraceSession : IDisposable
             throw new TraceUnavailableException("load_failed", "cannot open the tracer's object: " + Marshal.GetPInvokeErrorMessage(errno));
         }
 
-        var session = new TraceSession(new SafeBpfObjectHandle(obj), image, sink);
+        var handle = new SafeBpfObjectHandle(obj);
+        var events = LibbpfNative.FindMap(handle, "events");
+        if (events != 0)
+        {
+            _ = LibbpfNative.MapSetMaxEntries(events, streamAll ? StreamRingBytes : DaemonRingBytes);
+        }
+
+        var session = new TraceSession(handle, image, sink);
         session.StreamAll(streamAll);
         return session;
     }
