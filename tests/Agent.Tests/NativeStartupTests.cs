@@ -12,7 +12,7 @@ namespace SockWatch.Agent.Tests;
 public sealed partial class NativeStartupTests
 {
     [ToolFact("strace")]
-    public void The_release_binary_populates_the_runtimes_data_in_one_call_before_main()
+    public void The_release_binary_populates_the_runtimes_data_in_one_call_before_main_and_the_daemon_takes_no_huge_page()
     {
         var run = Cli.RunProgram(Conditions.FindExecutable("strace")!, "-e", "trace=madvise", ReleaseBinary.Executable, "--version");
 
@@ -24,6 +24,12 @@ public sealed partial class NativeStartupTests
         // .bss and .hydrated, where the runtime writes its expanded data: more than 4 MiB here
         Assert.True(long.Parse(populate.Groups[1].Value, CultureInfo.InvariantCulture) > 4 << 20, populate.Value);
         Assert.Contains("MADV_HUGEPAGE", stderr, StringComparison.Ordinal);
+
+        // The daemon populates too, but takes no huge page: it lives on its RSS, not its start.
+        var daemon = Cli.RunProgram(Conditions.FindExecutable("strace")!, "-e", "trace=madvise", ReleaseBinary.Executable, "run", "--help");
+        Assert.Equal(0, daemon.ExitCode);
+        Assert.Matches(Populate(), daemon.Stderr);
+        Assert.DoesNotContain("MADV_HUGEPAGE", daemon.Stderr, StringComparison.Ordinal);
     }
 
     [GeneratedRegex(@"madvise\(0x[0-9a-f]+, ([0-9]+), MADV_POPULATE_WRITE\) = 0")]

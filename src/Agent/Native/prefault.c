@@ -10,11 +10,15 @@
  *
  * Both calls are advice: a kernel without MADV_POPULATE_WRITE (before 5.14) or without
  * transparent huge pages refuses them, and the pages then fault in on first touch as before.
- * The memory is the same: the runtime writes all of it at start anyway.
+ * Populating costs no memory: the runtime writes all of it at start anyway. A huge page does:
+ * the part of it the runtime never writes, about 0.6 MiB of RSS side by side at 100,000
+ * sockets. So the daemon (`sockwatch run`), which starts once and then lives on its RSS, only
+ * populates; the one-shot commands, which live on their start, also take the huge page.
  */
 #define _GNU_SOURCE
 #include <link.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -28,7 +32,7 @@
 static int prefault_main_program(struct dl_phdr_info *info, size_t size, void *data)
 {
 	(void)size;
-	(void)data;
+	int huge = *(const int *)data;
 	/* the first object is the program itself */
 	uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
 	for (int i = 0; i < info->dlpi_phnum; i++) {
@@ -39,14 +43,18 @@ static int prefault_main_program(struct dl_phdr_info *info, size_t size, void *d
 		uintptr_t start = (info->dlpi_addr + ph->p_vaddr + ph->p_filesz + page - 1) & ~(page - 1);
 		uintptr_t end = (info->dlpi_addr + ph->p_vaddr + ph->p_memsz + page - 1) & ~(page - 1);
 		if (end > start) {
-			(void)madvise((void *)start, end - start, MADV_HUGEPAGE);
+			if (huge)
+				(void)madvise((void *)start, end - start, MADV_HUGEPAGE);
 			(void)madvise((void *)start, end - start, MADV_POPULATE_WRITE);
 		}
 	}
 	return 1; /* the program only */
 }
 
-__attribute__((constructor)) static void sockwatch_prefault(void)
+/* glibc calls the program's constructors with its arguments */
+__attribute__((constructor)) static void sockwatch_prefault(int argc, char **argv, char **envp)
 {
-	dl_iterate_phdr(prefault_main_program, NULL);
+	(void)envp;
+	int huge = !(argc > 1 && argv && argv[1] && strcmp(argv[1], "run") == 0);
+	dl_iterate_phdr(prefault_main_program, &huge);
 }
