@@ -12,8 +12,10 @@
 #   bench/tracecost.sh [--rounds 3] [--seconds 5] [--threads 4] [--out FILE]
 # Needs root, gcc, clang, libbpf-dev. Everything it makes (the namespace, the builds) goes on exit.
 set -euo pipefail
-here="$(cd "$(dirname "$0")" && pwd)"
-repo="$(cd "$here/.." && pwd)"
+me=tracecost.sh
+. "$(dirname "$0")/lib.sh"
+bench_init "$@"
+here="$repo/bench"
 rounds=3 seconds=5 threads=4 out="$here/results/$(date -u +%F)-tracecost.md"
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -24,9 +26,9 @@ while [ $# -gt 0 ]; do
     *) echo "bench/tracecost.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
-[ "$(id -u)" -eq 0 ] || { echo "bench/tracecost.sh: needs root" >&2; exit 2; }
-for t in gcc clang python3; do command -v "$t" >/dev/null || { echo "bench/tracecost.sh: $t missing" >&2; exit 2; }; done
-[ -f /usr/include/bpf/libbpf.h ] || { echo "bench/tracecost.sh: libbpf headers missing (apt-get install libbpf-dev)" >&2; exit 2; }
+need_root "it loads BPF programs and makes a network namespace"
+need_tools gcc:gcc clang:clang python3:python3
+[ -f /usr/include/bpf/libbpf.h ] || need_tools _libbpf_headers_:libbpf-dev
 
 ns="swcost-$$"
 work="$(mktemp -d)"
@@ -112,7 +114,7 @@ PY
 {
   echo "# Tracing: the program's cost per state change, against the floors"
   echo
-  echo "Measured $(date -u '+%F %H:%M UTC') with \`bench/tracecost.sh --rounds $rounds --seconds $seconds --threads $threads\`"
+  echo "Measured $(date -u '+%F %H:%M UTC') with \`$command_line\`"
   echo "at $(git -C "$repo" log -1 --format=%h), kernel $(uname -r), $(nproc) cores, clock source $(cat /sys/devices/system/clocksource/clocksource0/current_clocksource);"
   echo "load average at start: $load_start; at end: $load_end."
   echo
