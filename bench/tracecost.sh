@@ -2,6 +2,13 @@
 # What the tracer costs per state change, against the floors any tracer on this tracepoint has:
 #   empty      a tp_btf program on sock:inet_sock_set_state that does nothing (bench/tracecost/)
 #   clock      one that only reads the clock, as any program that times states must
+#   counts     bpf/sockwatch.bpf.c built with SW_FLOOR_COUNTS: the clock and the count per
+#              (netns, from, to), nothing kept per socket (no time in state: less than the
+#              tracer must do)
+#   durations  built with SW_FLOOR_DURATIONS: the counts and the time spent in each state (each
+#              socket's entry time in the socket table, the log2 histograms), the least a
+#              program gives sockwatch_tcp_state_changes_total and
+#              sockwatch_tcp_state_duration_seconds from; no owner, destination or record
 #   sockwatch  bpf/sockwatch.bpf.o, the object the Agent embeds
 # Each is loaded alone (bench/tracecost/loader.c, its ring buffer drained every 20 ms as the
 # daemon does) while bench/tracechurn.c runs in a private namespace: once for the connections a
@@ -52,6 +59,9 @@ for p in empty clock; do
   clang -target bpf -O2 -g -Wall -D__TARGET_ARCH_x86 -I"$arch_include" -c "$here/tracecost/$p.bpf.c" -o "$work/$p.bpf.o"
 done
 cp "$repo/bpf/sockwatch.bpf.o" "$work/sockwatch.bpf.o"
+for floor in counts durations; do
+  clang -target bpf -O2 -g -Wall -D__TARGET_ARCH_x86 -DSW_FLOOR_${floor^^} -I"$arch_include" -c "$repo/bpf/sockwatch.bpf.c" -o "$work/$floor.bpf.o"
+done
 
 port=7400
 churn() { port=$((port + 1)); ip netns exec "$ns" "$work/tracechurn" "$1" "$threads" "$port" | sed -n 's/.*rate=\([0-9]*\).*/\1/p'; }
@@ -78,10 +88,10 @@ run() {
 load_start="$(cat /proc/loadavg)"
 : >"$work/runs.txt"
 for r in $(seq "$rounds"); do
-  for object in none empty clock sockwatch; do
+  for object in none empty clock counts durations sockwatch; do
     echo "$object $(run "$object")" >>"$work/runs.txt"
   done
-  echo "round $r: $(awk -v r="$r" 'NR > (r - 1) * 4 { printf "%s %s/s ", $1, $2 }' "$work/runs.txt")" >&2
+  echo "round $r: $(awk -v r="$r" 'NR > (r - 1) * 6 { printf "%s %s/s ", $1, $2 }' "$work/runs.txt")" >&2
 done
 load_end="$(cat /proc/loadavg)"
 
@@ -98,7 +108,7 @@ for line in open(path):
 # untraced run, and the table gives their median and range.
 print("| program | conn/s (mean) | ratio to untraced, median of rounds (range) | changes a connection | ns in the program a change | its share of the CPU | recursion misses |")
 print("|---|---:|---:|---:|---:|---:|---:|")
-for name in ("none", "empty", "clock", "sockwatch"):
+for name in ("none", "empty", "clock", "counts", "durations", "sockwatch"):
     rs = rows[name]
     rate = sum(r[0] for r in rs) / len(rs)
     if name == "none":
@@ -119,8 +129,11 @@ PY
   echo "load average at start: $load_start; at end: $load_end."
   echo
   echo "bench/tracechurn.c ($threads client threads, $seconds s a run, private namespace), $rounds rounds alternating"
-  echo "untraced, an empty program, a clock-only program (bench/tracecost/), and bpf/sockwatch.bpf.o,"
-  echo "each loaded alone by bench/tracecost/loader.c. The rates are with the kernel's run statistics"
+  echo "untraced, an empty program, a clock-only program (bench/tracecost/), bpf/sockwatch.bpf.c built"
+  echo "with SW_FLOOR_COUNTS (\"counts\": the clock and the counts per (netns, from, to), nothing per"
+  echo "socket) and with SW_FLOOR_DURATIONS (\"durations\": the counts and the time in each state, the"
+  echo "least the two exact metrics need; no owners, destinations, resets or records), and"
+  echo "bpf/sockwatch.bpf.o, each loaded alone by bench/tracecost/loader.c. The rates are with the kernel's run statistics"
   echo "off; \"ns in the program\" is run_time_ns / run_cnt of on_state from a 2 s run with them on"
   echo "(kernel.bpf_stats_enabled=1, which adds two clock reads a run that the time does not include),"
   echo "and \"share of the CPU\" is that time over all cores for that run. \"changes a connection\" is"
