@@ -8,23 +8,28 @@
  * What is kept in the kernel (docs/metrics.md, "Tracing"):
  *   netstats     netns -> per CPU: changes per (from, to), a log2 histogram of the time spent
  *                in each state (ns), resets per (state, direction); summed by user space
- *   sockets      socket (its cookie) -> when it entered its current state, its local port and
- *                its owner: a bounded table, 4-way set associative, that evicts the socket of
- *                the set that changed state longest ago (evictions counted)
+ *   sockets      socket (its cookie) -> when it entered its current state (and which), its
+ *                local port and its owner: a bounded table, 4-way set associative, that evicts
+ *                the socket of the set that changed state longest ago (evictions counted); the
+ *                daemon reads the entries of the sockets a poll finds in close_wait from it
+ *   close_delays (netns, comm) -> a log2 histogram of the time its sockets spent in close_wait:
+ *                how long that application takes to close after the peer's FIN
  *   opens        (netns, direction, cgroup, comm) -> connections that reached established
  *   closes       (netns, remote address, remote port) -> active closes toward that peer (port
  *                0: toward clients of this host at that address)
  *   listeners    (netns, port) -> the owner of a listening socket, for the children it makes
- *   events       ring buffer: close_wait entries and exits, connect failures, and every
- *                change while `sockwatch trace` asks for them (config[0] = 1)
+ *   events       ring buffer: connect failures, and every change while `sockwatch trace` asks
+ *                for them (config[0] = 1)
  *   stats        per CPU: lost ring buffer records, entry misses, evictions, changes not
  *                counted for want of room
  *
- * Cost (bench/results, "trace"): the program runs about eleven times a connection, on both
- * sides, so every nanosecond counts at tens of thousands of connections a second. Per change
- * it reads the socket directly (BTF pointers, no probe reads), takes the clock, looks its
- * namespace up once, and touches one set of the socket table: no lock, no allocation, no
- * atomic operation shared between CPUs on the common path.
+ * Cost (bench/results, "trace"): the program runs about ten times a connection, on both sides,
+ * so every nanosecond counts at tens of thousands of connections a second. Per change it reads
+ * the socket directly (BTF pointers, no probe reads), takes the clock, looks its namespace up
+ * once, and touches one set of the socket table: no lock, no allocation, no atomic operation
+ * shared between CPUs on the common path (a compare-and-swap when a socket is born). The ring
+ * buffer, whose reservation takes a lock with interrupts off, gets no record of a connection
+ * that ends well.
  *
  * Owners: the tracepoint often runs in softirq context, where the current task is whatever
  * was running on that CPU. The current task is taken as the owner only where the change is
@@ -164,6 +169,16 @@ struct peer_key {
 	u8 addr[16];
 };
 
+struct delay_key {
+	u32 netns;
+	u32 pad;
+	char comm[16];
+};
+
+struct delays {
+	u64 slots[SLOTS];
+};
+
 struct listener_key {
 	u32 netns;
 	u32 port;
@@ -215,8 +230,11 @@ struct {
 
 struct set {
 	u64 id[WAYS];    /* the socket's cookie; 0 when the way is free */
-	u64 at_ns[WAYS]; /* when it entered its current state */
+	u64 at_ns[WAYS]; /* when it entered its current state, with that state in the low 4 bits */
 };
+
+/* An entry time with its state: the clock to 16 ns, which the log2 histograms cannot tell apart. */
+#define STATE_BITS 0xfull
 
 struct holder {
 	u64 cgroup;
@@ -261,6 +279,18 @@ struct {
 	__type(key, struct listener_key);
 	__type(value, struct owner);
 } listeners SEC(".maps");
+
+/*
+ * Time in close_wait per application (namespace and comm), one copy per CPU: a shared value
+ * would have every CPU add to the same lines of a busy application's histogram. 256
+ * applications, the least recently seen evicted: 128 KiB a CPU.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_PERCPU_HASH);
+	__uint(max_entries, 256);
+	__type(key, struct delay_key);
+	__type(value, struct delays);
+} close_delays SEC(".maps");
 
 /* The state a socket closed from, for a reset sent just after (tcp_disconnect closes first). */
 struct {
@@ -448,7 +478,7 @@ int BPF_PROG(on_state, struct sock *sk, const int oldstate, const int newstate)
 	int found = way_of(set, id);
 	u32 w = found & (WAYS - 1);
 	if (found >= 0) {
-		in_state = now - set->at_ns[w];
+		in_state = now - (set->at_ns[w] & ~STATE_BITS);
 		u32 slot = log2_slot(in_state) & (SLOTS - 1);
 		ns->slots[from][slot] += 1;
 		ns->sum_ns[from] += in_state;
@@ -465,7 +495,7 @@ int BPF_PROG(on_state, struct sock *sk, const int oldstate, const int newstate)
 			born = found >= 0;
 		}
 		if (found >= 0)
-			set->at_ns[w] = now;
+			set->at_ns[w] = (now & ~STATE_BITS) | to;
 	}
 #ifdef SW_FLOOR_DURATIONS
 	/* bench/tracecost/durations.bpf.c: the changes and the time in each state, no owner, no
@@ -530,6 +560,24 @@ int BPF_PROG(on_state, struct sock *sk, const int oldstate, const int newstate)
 		add_percpu(&opens, &ok);
 	}
 
+	/*
+	 * How long the application took to close after the peer's FIN. A close_wait entry is read
+	 * by the daemon from the socket table (no record): a record reserved in the shared ring
+	 * buffer costs more than the rest of a change together.
+	 */
+	if (from == SW_CLOSE_WAIT && in_state > 0) {
+		struct delay_key dk = { .netns = netns };
+		__builtin_memcpy(dk.comm, o.comm, sizeof(dk.comm));
+		struct delays *d = bpf_map_lookup_elem(&close_delays, &dk);
+		if (!d) {
+			static const struct delays none;
+			bpf_map_update_elem(&close_delays, &dk, &none, BPF_NOEXIST);
+			d = bpf_map_lookup_elem(&close_delays, &dk);
+		}
+		if (d)
+			d->slots[log2_slot(in_state) & (SLOTS - 1)] += 1;
+	}
+
 	u16 family = sk->__sk_common.skc_family;
 	/*
 	 * The local side closed first: fin_wait1 from established. Toward a destination this host
@@ -546,8 +594,7 @@ int BPF_PROG(on_state, struct sock *sk, const int oldstate, const int newstate)
 
 	u32 zero = 0;
 	u32 *stream_all = bpf_map_lookup_elem(&config, &zero);
-	int wanted = (stream_all && *stream_all) || to == SW_CLOSE_WAIT || from == SW_CLOSE_WAIT ||
-		     (from == SW_SYN_SENT && to == SW_CLOSE);
+	int wanted = (stream_all && *stream_all) || (from == SW_SYN_SENT && to == SW_CLOSE);
 	if (wanted) {
 		struct event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 		if (!e) {

@@ -38,7 +38,7 @@ internal sealed partial class PollLoop(SockWatchOptions options, PollResultStore
         if (tracer is not null)
         {
             // close_wait ages exact from the peer's FIN for the sockets whose entry the tracer saw
-            pipeline.CloseWaitEntries = tracer.Aggregator.CloseWaitEntriesAt;
+            pipeline.CloseWaitEntries = tracer.CloseWaitEntries;
         }
 
         LogStarted(logger, pipeline.CollectorName, options.PollInterval.TotalSeconds);
@@ -102,7 +102,6 @@ internal sealed partial class PollLoop(SockWatchOptions options, PollResultStore
         {
             var at = time.GetUtcNow();
             var cpu = CpuIfDebug();
-            var startedNs = Tracing.TraceAggregator.MonotonicNow();
             var poll = pipeline.Run(at);
             var ran = Stopwatch.GetTimestamp();
             var cpuRan = CpuIfDebug();
@@ -112,9 +111,8 @@ internal sealed partial class PollLoop(SockWatchOptions options, PollResultStore
             if (tracer is not null)
             {
                 var counters = tracer.Counters();
-                ForgetStaleCloseWaits(poll, tracer.Aggregator, startedNs);
                 traced = TraceView(poll, tracer, counters);
-                findings = _traceFindings.Enrich(findings, counters, tracer.Aggregator, at, name => InodeOf(poll, name));
+                findings = _traceFindings.Enrich(findings, counters, tracer.CloseDelays(), (netns, pid) => OldestTracedCloseWait(poll, netns, pid), at, name => InodeOf(poll, name));
             }
             var built = Stopwatch.GetTimestamp();
             var cpuBuilt = CpuIfDebug();
@@ -159,31 +157,32 @@ internal sealed partial class PollLoop(SockWatchOptions options, PollResultStore
 
     /// <summary>The tracer's counters now, with the poll's names for the namespaces.</summary>
     /// <summary>
-    /// The tracer's close_wait entries that this poll shows are gone (their exit record lost);
-    /// only with cookies (netlink), which name a socket as the records do.
+    /// The earliest traced close_wait entry among the sockets of process <paramref name="pid"/>
+    /// in namespace <paramref name="netns"/> (an inode) in this poll; null when none is traced.
     /// </summary>
-    private static void ForgetStaleCloseWaits(Poll poll, Tracing.TraceAggregator aggregator, long startedNs)
+    private static DateTimeOffset? OldestTracedCloseWait(Poll poll, uint netns, int pid)
     {
-        var inCloseWait = new HashSet<ulong>();
-        var read = new HashSet<uint>();
+        DateTimeOffset? oldest = null;
         foreach (var ns in poll.Namespaces)
         {
-            read.Add((uint)ns.Namespace.Inode);
-            foreach (ref readonly var record in ns.Input.Sockets.Span)
+            if ((uint)ns.Namespace.Inode != netns)
             {
-                if (!record.HasCookie)
-                {
-                    return;
-                }
+                continue;
+            }
 
-                if (record.State == TcpState.CloseWait)
+            var input = ns.Input;
+            var sockets = input.Sockets.Span;
+            for (var i = 0; i < sockets.Length; i++)
+            {
+                if (sockets[i].State == TcpState.CloseWait && input.OwnerAt(i)?.Pid == pid
+                    && input.CloseWaitEntries.TryGetValue(sockets[i].Cookie, out var entered) && (oldest is null || entered < oldest))
                 {
-                    inCloseWait.Add(record.Cookie);
+                    oldest = entered;
                 }
             }
         }
 
-        aggregator.Forget(read.Contains, inCloseWait, startedNs);
+        return oldest;
     }
 
     private Metrics.TraceMetrics TraceView(Poll poll, Tracing.Tracer traced, Tracing.TraceCounters counters)

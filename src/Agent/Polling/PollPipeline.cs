@@ -82,19 +82,20 @@ internal sealed partial class PollPipeline : IDisposable
     internal Action<StageReport>? StageEnded { get; set; }
 
     /// <summary>
-    /// With the kernel tracer: the close_wait entries it saw, by socket cookie, as of the poll's
-    /// time (<see cref="PollInput.CloseWaitEntries"/>); asked once a poll, before the dump.
+    /// With the kernel tracer: given the cookies of the sockets the dump found in close_wait,
+    /// when each entered it (CLOCK_MONOTONIC ns), for those whose entry the tracer holds; asked
+    /// once a poll, after the dump. The pipeline places them against the poll's time
+    /// (<see cref="PollInput.CloseWaitEntries"/>).
     /// </summary>
-    public Func<DateTimeOffset, IReadOnlyDictionary<ulong, DateTimeOffset>>? CloseWaitEntries { get; set; }
+    public Func<IReadOnlyList<ulong>, IReadOnlyDictionary<ulong, long>>? CloseWaitEntries { get; set; }
 
     /// <summary>Runs every stage the settings ask for; the poll's table is reused by the next run.</summary>
     /// <exception cref="CollectorException">The socket table of this process's namespace could not be read.</exception>
     public Poll Run(DateTimeOffset at)
     {
         var stages = new List<StageReport>(6);
-        var closeWaitEntries = CloseWaitEntries?.Invoke(at) ?? new Dictionary<ulong, DateTimeOffset>();
-
         var started = Stopwatch.GetTimestamp();
+        var atMonotonic = started;
         IReadOnlyList<NetworkNamespace> watched;
         try
         {
@@ -173,6 +174,9 @@ internal sealed partial class PollPipeline : IDisposable
             Add(stages, new StageReport(PollStage.Facts, collection.FactsTime, true));
         }
 
+        var closeWaitEntries = CloseWaitEntries is { } entries
+            ? WallTimes(entries(CloseWaitCookies(table)), at, atMonotonic)
+            : new Dictionary<ulong, DateTimeOffset>();
         var poll = new Poll(at, CollectorName, table, collection, ownership is null ? null : Poll.Owners.From(ownership));
         var namespaces = new List<NamespacePoll>(collection.Segments.Count);
         foreach (var segment in collection.Segments)
@@ -331,6 +335,38 @@ internal sealed partial class PollPipeline : IDisposable
 
     [LoggerMessage(EventId = 3010, Level = LogLevel.Error, Message = "the {Stage} stage of the poll failed ({Type}: {Message}); the other stages' results are kept")]
     private static partial void LogStageFailed(ILogger logger, string stage, string type, string message);
+
+    /// <summary>The cookies of the table's sockets in close_wait.</summary>
+    private static List<ulong> CloseWaitCookies(SocketTable table)
+    {
+        var cookies = new List<ulong>();
+        foreach (ref readonly var record in table.Records)
+        {
+            if (record.State == TcpState.CloseWait && record.HasCookie)
+            {
+                cookies.Add(record.Cookie);
+            }
+        }
+
+        return cookies;
+    }
+
+    /// <summary>
+    /// Entry times on CLOCK_MONOTONIC (Stopwatch's clock on Linux) placed against the poll's
+    /// wall-clock time <paramref name="at"/>, taken at <paramref name="atTimestamp"/>; an entry
+    /// after that instant (during the dump) is taken as the poll's time.
+    /// </summary>
+    internal static Dictionary<ulong, DateTimeOffset> WallTimes(IReadOnlyDictionary<ulong, long> enteredNs, DateTimeOffset at, long atTimestamp)
+    {
+        var atNs = (long)(atTimestamp * (1e9 / Stopwatch.Frequency));
+        var wall = new Dictionary<ulong, DateTimeOffset>(enteredNs.Count);
+        foreach (var (cookie, ns) in enteredNs)
+        {
+            wall[cookie] = at - TimeSpan.FromTicks(Math.Max(0, atNs - ns) / 100);
+        }
+
+        return wall;
+    }
 }
 
 /// <summary>Names of the stages, as in the <c>stage</c> label.</summary>

@@ -5,7 +5,8 @@ namespace SockWatch.Agent.Tracing;
 
 /// <summary>
 /// What tracing adds to the poll's findings: a close_wait leak says how long that application
-/// usually takes to close after the peer's FIN (its close_wait exits seen by the tracer); an
+/// usually takes to close after the peer's FIN (the kernel's histogram of its close_wait exits)
+/// and since when its oldest traced close_wait socket waits, exactly; an
 /// ephemeral-port or time_wait pressure finding gives the rate at which this host closes
 /// connections toward the destinations behind it (established -> fin_wait1, counted in the
 /// kernel), between this poll and the one before.
@@ -17,14 +18,22 @@ internal sealed class TraceFindings
 
     /// <param name="findings">The poll's findings.</param>
     /// <param name="counters">The tracer's counters at this poll.</param>
-    /// <param name="aggregator">What the ring buffer's consumer keeps.</param>
+    /// <param name="closeDelays">Time from the peer's FIN to the close, per (namespace inode, comm): log2 slots of ns.</param>
+    /// <param name="oldestTraced">The earliest traced close_wait entry of a process (namespace inode, pid) in this poll, or null.</param>
     /// <param name="at">The poll's time.</param>
     /// <param name="inodeOf">The namespace inode of a finding's netns name (null: the daemon's own).</param>
-    public IReadOnlyList<Finding> Enrich(IReadOnlyList<Finding> findings, TraceCounters counters, TraceAggregator aggregator, DateTimeOffset at, Func<string?, uint> inodeOf)
+    public IReadOnlyList<Finding> Enrich(
+        IReadOnlyList<Finding> findings,
+        TraceCounters counters,
+        IReadOnlyDictionary<(uint Netns, string Process), long[]> closeDelays,
+        Func<uint, int, DateTimeOffset?> oldestTraced,
+        DateTimeOffset at,
+        Func<string?, uint> inodeOf)
     {
         ArgumentNullException.ThrowIfNull(findings);
         ArgumentNullException.ThrowIfNull(counters);
-        ArgumentNullException.ThrowIfNull(aggregator);
+        ArgumentNullException.ThrowIfNull(closeDelays);
+        ArgumentNullException.ThrowIfNull(oldestTraced);
         ArgumentNullException.ThrowIfNull(inodeOf);
         var rates = new Dictionary<Peer, double>();
         if (_lastCloses is { } last && at > _lastAt)
@@ -42,20 +51,56 @@ internal sealed class TraceFindings
 
         _lastCloses = counters.ActiveCloses;
         _lastAt = at;
-        return [.. findings.Select(f => f with { Explanation = f.Explanation + Addition(f, aggregator, rates, inodeOf(f.Netns)) })];
+        return [.. findings.Select(f => f with { Explanation = f.Explanation + Addition(f, closeDelays, oldestTraced, at, rates, inodeOf(f.Netns)) })];
     }
 
-    private static string Addition(Finding f, TraceAggregator aggregator, Dictionary<Peer, double> rates, uint netns)
+    /// <summary>
+    /// The median of a log2 histogram of ns (slot k: [2^(k-1), 2^k) ns; slot 0: zero), placed in
+    /// its slot by rank on a log scale, and the number of values; null when it is empty. The true
+    /// median is in the same slot: within a factor of two.
+    /// </summary>
+    internal static (TimeSpan Median, long Count)? Median(IReadOnlyList<long> slots)
+    {
+        ArgumentNullException.ThrowIfNull(slots);
+        var count = slots.Sum();
+        if (count == 0)
+        {
+            return null;
+        }
+
+        var rank = (count - 1) / 2.0;
+        long before = 0;
+        for (var k = 0; k < slots.Count; k++)
+        {
+            if (rank < before + slots[k])
+            {
+                var ns = k == 0 ? 0 : Math.Pow(2, k - 1) * Math.Pow(2, (rank - before + 0.5) / slots[k]);
+                return (TimeSpan.FromTicks((long)(ns / 100)), count);
+            }
+
+            before += slots[k];
+        }
+
+        return null;
+    }
+
+    private static string Addition(
+        Finding f,
+        IReadOnlyDictionary<(uint Netns, string Process), long[]> closeDelays,
+        Func<uint, int, DateTimeOffset?> oldestTraced,
+        DateTimeOffset at,
+        Dictionary<Peer, double> rates,
+        uint netns)
     {
         switch (f.Kind)
         {
             case FindingKind.CloseWaitLeak when f.Owner is { } owner:
-                var usual = aggregator.UsualCloseDelay(netns, owner.Process) is { } median
-                    ? string.Create(CultureInfo.InvariantCulture, $"; traced: {owner.Process} usually closes {Seconds(median)} after the peer's FIN (the median of its recent closes)")
+                var usual = closeDelays.TryGetValue((netns, owner.Process), out var slots) && Median(slots) is var (median, closes)
+                    ? string.Create(CultureInfo.InvariantCulture, $"; traced: {owner.Process} usually closes about {Seconds(median)} after the peer's FIN (the median of its {closes} {(closes == 1 ? "close" : "closes")} since tracing started, within a factor of two)")
                     : $"; traced: no close of {owner.Process} after a peer's FIN has been seen since tracing started";
-                var entered = aggregator.CloseWaits().Where(c => c.Netns == netns && c.Pid == owner.Pid).Select(c => c.EnteredNs).DefaultIfEmpty(long.MaxValue).Min();
-                return entered == long.MaxValue ? usual
-                    : usual + string.Create(CultureInfo.InvariantCulture, $"; the oldest of its close_wait sockets whose entry was seen got the peer's FIN {Seconds(TimeSpan.FromTicks((TraceAggregator.MonotonicNow() - entered) / 100))} ago (exact)");
+                return oldestTraced(netns, owner.Pid) is { } entered
+                    ? usual + string.Create(CultureInfo.InvariantCulture, $"; the oldest of its close_wait sockets whose entry was seen got the peer's FIN {Seconds(at - entered)} ago (exact)")
+                    : usual;
             case FindingKind.EphemeralPortPressure:
                 var destination = f.Subject[(f.Subject.IndexOf(" -> ", StringComparison.Ordinal) + 4)..];
                 var rate = rates.Where(r => r.Key.Netns == netns && Endpoint(r.Key) == destination).Sum(r => r.Value);

@@ -31,6 +31,51 @@ internal static class NetStatsLayout
     public const int Size = ResetsOffset + (States * 2 * sizeof(ulong));
 }
 
+/// <summary>
+/// The socket table (<c>sockets</c>): <see cref="Sets"/> sets of <see cref="Ways"/> sockets, a
+/// set being the cookies of its ways, then their entry times, each with the state entered in its
+/// low 4 bits (<see cref="StateBits"/>).
+/// </summary>
+internal static class SocketTableLayout
+{
+    public const uint Sets = 65536;
+    public const int Ways = 4;
+    public const ulong StateBits = 0xf;
+
+    /// <summary>The set of a cookie: the high bits of a Fibonacci hash, as the program takes it.</summary>
+    public static uint SetOf(ulong cookie) => (uint)((cookie * 0x9E3779B97F4A7C15UL) >> 48) & (Sets - 1);
+
+    /// <summary>
+    /// When the socket <paramref name="cookie"/> entered <paramref name="state"/>, from its set
+    /// (<see cref="Ways"/> cookies, then as many entry times); false when the set does not hold it
+    /// or holds it in another state.
+    /// </summary>
+    public static bool TryEntry(ReadOnlySpan<ulong> set, ulong cookie, TcpState state, out long enteredNs)
+    {
+        for (var w = 0; w < Ways; w++)
+        {
+            var at = set[Ways + w];
+            if (set[w] == cookie && (at & StateBits) == (ulong)state)
+            {
+                enteredNs = (long)(at & ~StateBits);
+                return true;
+            }
+        }
+
+        enteredNs = 0;
+        return false;
+    }
+}
+
+/// <summary>The key of <c>close_delays</c>: an application, by namespace and comm.</summary>
+[StructLayout(LayoutKind.Sequential)]
+internal struct DelayKey
+{
+    public uint Netns;
+    public uint Pad;
+    public Comm Comm;
+}
+
 [StructLayout(LayoutKind.Sequential)]
 internal struct OpenKey
 {

@@ -32,9 +32,9 @@ internal sealed unsafe class TraceSession : IDisposable
     private const int DrainEveryMs = 20;
 
     /// <summary>
-    /// The ring buffer's size for the daemon, which gets only close_wait entries and exits and
-    /// connect failures: at 35,000 connections a second (bench/trace.sh) that is 9.5 MB/s, so
-    /// 2 MiB holds about 220 ms, eleven drains. The mapping of a BPF ring buffer counts twice its
+    /// The ring buffer's size for the daemon, which gets only connect failures: 2 MiB holds
+    /// 20,000 records, a second of failed connects at 20,000 a second (the consumer drains it
+    /// fifty times a second). The mapping of a BPF ring buffer counts twice its
     /// size in the process's RSS (its data pages are mapped twice, for records that wrap), so
     /// the program's 8 MiB would be 16 MiB of the daemon's RSS.
     /// </summary>
@@ -101,7 +101,7 @@ internal sealed unsafe class TraceSession : IDisposable
                 throw new TraceUnavailableException("load_failed", "cannot tell how many CPUs the per-CPU maps hold");
             }
 
-            foreach (var map in new[] { "netstats", "opens", "closes", "stats", "config", "events" })
+            foreach (var map in new[] { "netstats", "sockets", "opens", "closes", "close_delays", "stats", "config", "events" })
             {
                 var m = LibbpfNative.FindMap(obj, map);
                 _maps[map] = m == 0 ? -1 : LibbpfNative.MapFd(m);
@@ -125,8 +125,7 @@ internal sealed unsafe class TraceSession : IDisposable
 
     /// <summary>
     /// Loads and attaches the tracer; <paramref name="streamAll"/> sends every state change to
-    /// <paramref name="sink"/> (<c>sockwatch trace</c>), else only close_wait entries and exits
-    /// and connect failures. Records reach the sink on the consumer thread after <see cref="Start"/>.
+    /// <paramref name="sink"/> (<c>sockwatch trace</c>), else only connect failures. Records reach the sink on the consumer thread after <see cref="Start"/>.
     /// </summary>
     /// <exception cref="TraceUnavailableException">Tracing is not possible here; the reason says why.</exception>
     public static TraceSession Open(bool streamAll, Action<TraceRecord> sink)
@@ -242,6 +241,61 @@ internal sealed unsafe class TraceSession : IDisposable
             Stat(StatEntryMisses),
             Stat(StatNoRoom) + RecursionMisses(),
             Stat(StatEvictions));
+    }
+
+    /// <summary>
+    /// When the socket <paramref name="cookie"/>, which a poll found in close_wait, entered it
+    /// (CLOCK_MONOTONIC ns), from the socket table; false when the table does not hold that
+    /// entry: the peer's FIN came before tracing started, the socket's entry was evicted, or it
+    /// has left close_wait since.
+    /// </summary>
+    public bool TryCloseWaitEntry(ulong cookie, out long enteredNs)
+    {
+        var index = SocketTableLayout.SetOf(cookie);
+        const int words = SocketTableLayout.Ways * 2;
+        var set = stackalloc ulong[words];
+        if (LibbpfNative.MapLookup(_maps["sockets"], &index, set) != 0)
+        {
+            enteredNs = 0;
+            return false;
+        }
+
+        return SocketTableLayout.TryEntry(new ReadOnlySpan<ulong>(set, words), cookie, TcpState.CloseWait, out enteredNs);
+    }
+
+    /// <summary>
+    /// How long each application (namespace, comm) took to close after the peer's FIN since
+    /// tracing started: log2 slots of ns (<see cref="NetStatsLayout.Slots"/>), the CPUs' copies summed.
+    /// </summary>
+    public Dictionary<(uint Netns, string Process), long[]> CloseDelays()
+    {
+        const int slots = NetStatsLayout.Slots;
+        var delays = new Dictionary<(uint, string), long[]>();
+        var values = new ulong[slots * _cpus];
+        foreach (var k in Keys<DelayKey>(_maps["close_delays"]))
+        {
+            var key = k;
+            fixed (ulong* value = values)
+            {
+                if (LibbpfNative.MapLookup(_maps["close_delays"], &key, value) != 0)
+                {
+                    continue; // evicted between the key and its value
+                }
+            }
+
+            var owner = (k.Netns, k.Comm.Text());
+            if (!delays.TryGetValue(owner, out var summed))
+            {
+                delays[owner] = summed = new long[slots];
+            }
+
+            for (var i = 0; i < values.Length; i++)
+            {
+                summed[i % slots] += (long)values[i];
+            }
+        }
+
+        return delays;
     }
 
     /// <summary>One namespace's summed <c>struct netstats</c> as counts, histograms and resets.</summary>

@@ -17,7 +17,7 @@ internal sealed record TraceStatus(string Mode, string Reason, string Message)
 
 /// <summary>
 /// The daemon's tracer: the kernel side (<see cref="TraceSession"/>), what user space keeps of its
-/// ring buffer (<see cref="TraceAggregator"/>), and the names of the owners' cgroups.
+/// ring buffer (<see cref="TraceAggregator"/>: connect failures), and the names of the owners' cgroups.
 /// </summary>
 internal sealed class Tracer : IDisposable
 {
@@ -63,6 +63,27 @@ internal sealed class Tracer : IDisposable
 
     /// <summary>The counters now.</summary>
     public TraceCounters Counters() => _session.Read(Aggregator.ConnectFailures());
+
+    /// <summary>
+    /// When each of <paramref name="cookies"/> (sockets a poll found in close_wait) entered
+    /// close_wait, CLOCK_MONOTONIC ns, for those the kernel's socket table holds.
+    /// </summary>
+    public IReadOnlyDictionary<ulong, long> CloseWaitEntries(IReadOnlyList<ulong> cookies)
+    {
+        var entries = new Dictionary<ulong, long>();
+        foreach (var cookie in cookies)
+        {
+            if (_session.TryCloseWaitEntry(cookie, out var enteredNs))
+            {
+                entries[cookie] = enteredNs;
+            }
+        }
+
+        return entries;
+    }
+
+    /// <summary>Time from the peer's FIN to the application's close, per (namespace, comm), since tracing started (log2 slots of ns).</summary>
+    public Dictionary<(uint Netns, string Process), long[]> CloseDelays() => _session.CloseDelays();
 
     /// <summary>Starts a round of <see cref="UnitOf"/>: the first unknown id of the round walks the cgroup tree again.</summary>
     public void BeginRound()

@@ -91,6 +91,13 @@ public sealed partial class TraceLiveTests : IDisposable
         Assert.Equal(J, closeWait.Slots[30]);
         Assert.Equal(J, closeWait.Slots.Skip(28).Sum());
 
+        // The same per application (namespace, comm), for the leak findings: every close_wait exit
+        // of the workload's two python3 processes, the J held ones in slot 30.
+        var delays = session.CloseDelays().Where(d => d.Key.Netns == inode).ToArray();
+        Assert.Equal(["python3"], delays.Select(d => d.Key.Process));
+        Assert.Equal(expected[(TcpState.CloseWait, TcpState.LastAck)], delays.Sum(d => d.Value.Sum()));
+        Assert.Equal(J, delays.Sum(d => d.Value[30]));
+
         // The ring buffer carried every change, each with its owner.
         var all = records.ToArray();
         Assert.Equal(expected.Values.Sum(), all.Length);

@@ -72,25 +72,50 @@ public sealed class TraceMetricsTests
     [Fact]
     public void A_leak_finding_says_how_long_the_application_usually_closes_after_the_fin()
     {
-        var aggregator = new TraceAggregator();
-        foreach (var ms in new[] { 3, 5, 400 })
-        {
-            var entry = Record(TcpState.Established, TcpState.CloseWait, "api", 0);
-            aggregator.Add(entry);
-            aggregator.Add(Record(TcpState.CloseWait, TcpState.LastAck, "api", ms * 1_000_000L));
-        }
-
+        // the kernel's histogram of api's close_wait exits: 3 ms (slot 22), 5 ms (slot 23), 400 ms (slot 29)
+        var slots = new long[NetStatsLayout.Slots];
+        slots[22] = slots[23] = slots[29] = 1;
+        var delays = new Dictionary<(uint, string), long[]> { [(1, "api")] = slots };
         var leak = new Finding(FindingKind.CloseWaitLeak, FindingSeverity.Warning, new SocketOwner(7, 0, "api", 0, "root", null, null, null), "api", 3, null, "leak", new Dictionary<string, double>());
         var quiet = leak with { Owner = new SocketOwner(8, 0, "batch", 0, "root", null, null, null) };
-        var enriched = new TraceFindings().Enrich([leak, quiet], TraceCounters.Empty, aggregator, DateTimeOffset.UnixEpoch, _ => 1);
-        Assert.Equal("leak; traced: api usually closes 5.0 ms after the peer's FIN (the median of its recent closes)", enriched[0].Explanation);
+        var at = DateTimeOffset.UnixEpoch.AddDays(1);
+        var enriched = new TraceFindings().Enrich([leak, quiet], TraceCounters.Empty, delays, (_, _) => null, at, _ => 1);
+        // the median, 5 ms, is in slot 23, [4.19 ms, 8.39 ms): placed at its middle on a log scale
+        Assert.Equal("leak; traced: api usually closes about 5.9 ms after the peer's FIN (the median of its 3 closes since tracing started, within a factor of two)", enriched[0].Explanation);
         Assert.Equal("leak; traced: no close of batch after a peer's FIN has been seen since tracing started", enriched[1].Explanation);
 
-        // A close_wait of pid 7 whose entry the tracer saw, 10 minutes ago: its age is exact.
-        var held = Record(TcpState.Established, TcpState.CloseWait, "api", 0) with { Socket = 43, AtNs = TraceAggregator.MonotonicNow() - 600_000_000_000L };
-        aggregator.Add(held);
-        var exact = new TraceFindings().Enrich([leak], TraceCounters.Empty, aggregator, DateTimeOffset.UnixEpoch, _ => 1);
+        // A close_wait of pid 7 in namespace 1 whose entry the tracer holds, 10 minutes before the poll: its age is exact.
+        var exact = new TraceFindings().Enrich([leak], TraceCounters.Empty, delays, (netns, pid) => netns == 1 && pid == 7 ? at.AddMinutes(-10) : null, at, _ => 1);
         Assert.EndsWith("; the oldest of its close_wait sockets whose entry was seen got the peer's FIN 600 s ago (exact)", exact[0].Explanation, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void The_median_of_a_log2_histogram_stays_in_the_slot_of_the_true_median()
+    {
+        Assert.Null(TraceFindings.Median(new long[NetStatsLayout.Slots]));
+        var zeros = new long[NetStatsLayout.Slots];
+        zeros[0] = 3;
+        Assert.Equal((TimeSpan.Zero, 3L), TraceFindings.Median(zeros));
+
+        var random = new Random(17);
+        for (var trial = 0; trial < 200; trial++)
+        {
+            // from 1 µs up: a TimeSpan counts 100 ns
+            var values = Enumerable.Range(0, random.Next(1, 40)).Select(_ => (long)Math.Pow(2, 10 + (random.NextDouble() * 30))).Order().ToArray();
+            var slots = new long[NetStatsLayout.Slots];
+            foreach (var v in values)
+            {
+                slots[Slot(v)]++;
+            }
+
+            var (median, count) = TraceFindings.Median(slots)!.Value;
+            var trueMedian = values[(values.Length - 1) / 2];
+            Assert.Equal(values.Length, count);
+            Assert.Equal(Slot(trueMedian), Slot(median.Ticks * 100));
+        }
+
+        // slot k holds [2^(k-1), 2^k) ns, slot 0 holds 0 (bpf/sockwatch.bpf.c, log2_slot)
+        static int Slot(long ns) => ns == 0 ? 0 : 64 - System.Numerics.BitOperations.LeadingZeroCount((ulong)ns);
     }
 
     [Fact]
@@ -101,28 +126,43 @@ public sealed class TraceMetricsTests
         Dictionary<Peer, long> Closes(long toDb, long toClients) => new() { [new(1, "10.0.0.7", 5432)] = toDb, [new(1, "10.0.0.9", 0)] = toClients };
         var ports = new Finding(FindingKind.EphemeralPortPressure, FindingSeverity.Warning, null, "10.0.0.1 -> 10.0.0.7:5432", 1, null, "ports", new Dictionary<string, double>());
         var buckets = new Finding(FindingKind.TimeWaitBucketPressure, FindingSeverity.Warning, null, "time_wait", 1, null, "buckets", new Dictionary<string, double>());
-        _ = traced.Enrich([ports, buckets], TraceCounters.Empty with { ActiveCloses = Closes(100, 1_000) }, new TraceAggregator(), at, _ => 1);
+        var none = new Dictionary<(uint, string), long[]>();
+        _ = traced.Enrich([ports, buckets], TraceCounters.Empty with { ActiveCloses = Closes(100, 1_000) }, none, (_, _) => null, at, _ => 1);
 
-        var enriched = traced.Enrich([ports, buckets], TraceCounters.Empty with { ActiveCloses = Closes(300, 6_000) }, new TraceAggregator(), at.AddSeconds(10), _ => 1);
+        var enriched = traced.Enrich([ports, buckets], TraceCounters.Empty with { ActiveCloses = Closes(300, 6_000) }, none, (_, _) => null, at.AddSeconds(10), _ => 1);
 
         Assert.Equal("ports; traced: this host closes 20 connections a second toward 10.0.0.7:5432 first (established -> fin_wait1), each leaving a time_wait", enriched[0].Explanation);
         Assert.Equal("buckets; traced: the closes behind it, by destination: clients at 10.0.0.9 500/s, 10.0.0.7:5432 20/s", enriched[1].Explanation);
     }
 
     [Fact]
-    public void A_close_wait_entry_whose_exit_was_lost_is_forgotten_once_a_poll_of_its_namespace_shows_it_gone()
+    public void A_close_wait_entry_is_read_from_its_set_only_for_that_cookie_in_close_wait()
     {
-        var aggregator = new TraceAggregator();
-        TraceRecord Entered(ulong cookie, uint netns, long atNs) => Record(TcpState.Established, TcpState.CloseWait, "api", 0) with { Socket = cookie, Netns = netns, AtNs = atNs };
-        aggregator.Add(Entered(1, netns: 1, atNs: 100)); // still in close_wait
-        aggregator.Add(Entered(2, netns: 1, atNs: 100)); // gone: its exit record was lost
-        aggregator.Add(Entered(3, netns: 2, atNs: 100)); // a namespace the poll did not read
-        aggregator.Add(Entered(4, netns: 1, atNs: 900)); // entered after the poll began
+        // the program's set of a cookie: the high 16 bits of cookie * 0x9E3779B97F4A7C15
+        Assert.Equal(0x9E37u, SocketTableLayout.SetOf(1));
+        Assert.Equal(unchecked((uint)(((3UL * 0x9E3779B97F4A7C15UL) >> 48) & 0xffff)), SocketTableLayout.SetOf(3));
 
-        var forgotten = aggregator.Forget(netns => netns == 1, new HashSet<ulong> { 1 }, seenBeforeNs: 500);
+        // ways: cookies 11, 12, 0 (free), 14; entry times with their state in the low 4 bits
+        ulong[] set = [11, 12, 0, 14, (1_000UL << 4) | (ulong)TcpState.CloseWait, (2_000UL << 4) | (ulong)TcpState.LastAck, 0, (3_000UL << 4) | (ulong)TcpState.CloseWait];
+        Assert.True(SocketTableLayout.TryEntry(set, 11, TcpState.CloseWait, out var entered));
+        Assert.Equal(16_000L, entered);
+        Assert.True(SocketTableLayout.TryEntry(set, 14, TcpState.CloseWait, out entered));
+        Assert.Equal(48_000L, entered);
+        Assert.False(SocketTableLayout.TryEntry(set, 12, TcpState.CloseWait, out _)); // left close_wait since the dump
+        Assert.False(SocketTableLayout.TryEntry(set, 13, TcpState.CloseWait, out _)); // not held (evicted, or before tracing)
+    }
 
-        Assert.Equal(1, forgotten);
-        Assert.Equal(new ulong[] { 1, 3, 4 }, aggregator.CloseWaitEntriesAt(DateTimeOffset.UnixEpoch).Keys.Order());
+    [Fact]
+    public void Traced_entries_are_placed_against_the_polls_time_and_never_after_it()
+    {
+        var at = DateTimeOffset.UnixEpoch.AddDays(3);
+        var atTimestamp = System.Diagnostics.Stopwatch.Frequency * 1_000; // 1,000 s on the monotonic clock
+        var entries = new Dictionary<ulong, long> { [1] = 400_000_000_000, [2] = 1_000_500_000_000 };
+
+        var wall = SockWatch.Agent.Polling.PollPipeline.WallTimes(entries, at, atTimestamp);
+
+        Assert.Equal(at.AddSeconds(-600), wall[1]);
+        Assert.Equal(at, wall[2]); // entered during the dump, after the poll's instant
     }
 
     private static TraceRecord Record(TcpState from, TcpState to, string comm, long inStateNs)
