@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Text;
 using SockWatch.Collectors.Interop;
@@ -43,8 +44,26 @@ public sealed record OwnerScanStats
 /// listed this poll. Processes that vanish mid-scan are expected and dropped.
 /// </summary>
 /// <remarks>
+/// <para>
 /// A socket held by several processes (after fork, or passed over a unix socket) is reported
 /// with the lowest pid found holding it, usually the parent that created it.
+/// </para>
+/// <para>
+/// A changed process is listed again descriptor by descriptor against what its last listing
+/// found (the fd numbers in order): a descriptor number that is new, or that held anything but
+/// a socket, is read (readlink); one that is gone gives up its socket. A number that held
+/// socket X before and is still open is read again only when X may have left it: when X is not
+/// in this poll's table (it closed, or lives in a namespace not watched) or another descriptor
+/// also holds X (the holder of a shared socket must be exact). Otherwise X is alive and that
+/// descriptor was its only known holder; an open socket with an inode is held by a descriptor
+/// somewhere, so the number still holds X unless, between two polls, X moved to another process
+/// at a number that process reused as well (the same coincidence again, one process on), which
+/// a process keeping its descriptor count could do under the older rule too. Sockets of the table
+/// still unplaced after that are looked for in every process not listed this poll, as before.
+/// A busy process whose descriptor count moves every poll (a server accepting and closing
+/// connections) thus costs a readlink per descriptor that changed, not per descriptor it has
+/// (bench/results/2026-12-08-daemon-attribution.md).
+/// </para>
 /// </remarks>
 public sealed unsafe class ProcessScanner
 {
@@ -53,8 +72,15 @@ public sealed unsafe class ProcessScanner
     private readonly byte[] _root;
     private readonly Passwd _passwd;
     private readonly Dictionary<int, Entry> _processes = [];
-    private readonly Dictionary<ulong, int> _inodeToPid = [];
+    private readonly Dictionary<ulong, Holding> _holdings = [];
+
+    /// <summary>For a socket held by more than one descriptor: the pid of each (one per descriptor).</summary>
+    private readonly Dictionary<ulong, List<int>> _shared = [];
     private readonly HashSet<ulong> _unplaceable = [];
+    private int[] _names = new int[64];
+
+    /// <summary>Whether a listing of this scan kept sockets unread, for <see cref="Place"/> to look at.</summary>
+    private bool _unreadAny;
     private readonly byte[] _file = new byte[FileBuffer];
     private uint _generation;
     private Pass1? _refreshed;
@@ -75,19 +101,42 @@ public sealed unsafe class ProcessScanner
         public required ulong StartTime;
         public required SocketOwner Owner;
         public long FdCount = -1;
-        public ulong[] Sockets = [];
-        public int SocketCount;
+
+        /// <summary>The descriptor numbers of the last listing, ascending (<see cref="Length"/> of them).</summary>
+        public int[] Fds = [];
+
+        /// <summary>Parallel to <see cref="Fds"/>: the socket inode each held, 0 for anything else.</summary>
+        public ulong[] Inodes = [];
+        public int Length;
+
+        /// <summary>Indexes into <see cref="Fds"/> of sockets kept from before, not read again this scan.</summary>
+        public int[] Unread = [];
+        public int UnreadCount;
         public bool Denied;
         public uint Seen;
         public uint Listed;
+
+        /// <summary>Descriptors read (readlink) since it was last listed.</summary>
+        public int Reads;
+    }
+
+    /// <summary>Who holds a socket inode: the lowest pid, how many descriptors, and the last scan whose table had it.</summary>
+    private struct Holding
+    {
+        public int Pid;
+        public int Refs;
+        public uint Live;
     }
 
     /// <summary>For tests: whether the last scan listed this process's descriptors.</summary>
     internal bool ListedInLastScan(int pid) => _processes.TryGetValue(pid, out var e) && e.Listed == _generation;
 
+    /// <summary>For tests: how many of this process's descriptors the last scan read (0 when it did not list them).</summary>
+    internal int DescriptorsReadInLastScan(int pid) => _processes.TryGetValue(pid, out var e) && e.Listed == _generation ? e.Reads : 0;
+
     /// <summary>The owner holding <paramref name="inode"/>, or null.</summary>
     public SocketOwner? OwnerOf(ulong inode) =>
-        inode != 0 && _inodeToPid.TryGetValue(inode, out var pid) && _processes.TryGetValue(pid, out var e) ? e.Owner : null;
+        inode != 0 && _holdings.TryGetValue(inode, out var h) && _processes.TryGetValue(h.Pid, out var e) ? e.Owner : null;
 
     /// <summary>Brings the inode map up to date for the sockets in <paramref name="table"/>.</summary>
     public OwnerScanStats Scan(SocketTable table)
@@ -181,15 +230,27 @@ public sealed unsafe class ProcessScanner
         _refreshed = null;
         var (generation, processes, fresh, rescanned, vanished, reused, descriptors) = pass1;
         Span<byte> path = stackalloc byte[ProcPath.MaxPath];
+
+        // The sockets kept unread by incremental listings: read again those that may have left
+        // their descriptor (closed, so the number was reused; or shared).
+        if (_unreadAny)
+        {
+            MarkLive(table, generation);
+            descriptors += ReadUnread(generation, path);
+            _unreadAny = false;
+        }
+
         var unplaced = CountUnplaced(table, rememberUnplaceable: false);
         var forUnplaced = 0;
         if (unplaced > 0)
         {
+            // Every process not listed this scan (a known process that swapped one descriptor
+            // for another, keeping its count).
             foreach (var e in _processes.Values)
             {
                 if (e.Listed != generation && !e.Denied)
                 {
-                    if (ListDescriptors(e, generation, path, ref descriptors))
+                    if (ListDescriptors(e, generation, path, incremental: false, ref descriptors))
                     {
                         rescanned++;
                         forUnplaced++;
@@ -222,6 +283,125 @@ public sealed unsafe class ProcessScanner
             Denied = denied,
             DescriptorsRead = descriptors,
         };
+    }
+
+    /// <summary>Marks every socket of <paramref name="table"/> that a descriptor is known to hold as alive in this scan.</summary>
+    private void MarkLive(SocketTable table, uint generation)
+    {
+        foreach (ref readonly var r in table.Records)
+        {
+            if (r.Inode == 0)
+            {
+                continue;
+            }
+
+            ref var h = ref CollectionsMarshal.GetValueRefOrNullRef(_holdings, r.Inode);
+            if (!Unsafe.IsNullRef(ref h))
+            {
+                h.Live = generation;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Reads the descriptors that incremental listings of this scan kept unread whose socket is
+    /// not alive in the table or is held by another descriptor too, until none is left of those
+    /// (a read can make another socket shared). Returns the descriptors read.
+    /// </summary>
+    private int ReadUnread(uint generation, Span<byte> path)
+    {
+        var read = 0;
+        bool changed;
+        do
+        {
+            changed = false;
+            foreach (var e in _processes.Values)
+            {
+                if (e.UnreadCount == 0 || e.Listed != generation || e.Denied)
+                {
+                    continue;
+                }
+
+                var before = read;
+                ReadUnreadOf(e, generation, path, ref read);
+                changed |= read != before;
+            }
+        }
+        while (changed);
+
+        return read;
+    }
+
+    private void ReadUnreadOf(Entry e, uint generation, Span<byte> path, ref int read)
+    {
+        nint dir = 0;
+        Span<byte> name = stackalloc byte[16];
+        Span<byte> target = stackalloc byte[64];
+        try
+        {
+            var kept = 0;
+            for (var k = 0; k < e.UnreadCount; k++)
+            {
+                var i = e.Unread[k];
+                var inode = e.Inodes[i];
+                ref var h = ref CollectionsMarshal.GetValueRefOrNullRef(_holdings, inode);
+                if (!Unsafe.IsNullRef(ref h) && h.Live == generation && h.Refs == 1)
+                {
+                    e.Unread[kept++] = i; // alive, and this descriptor its only holder: still this one
+                    continue;
+                }
+
+                if (dir == 0)
+                {
+                    ProcPath.Build(path, _root, e.Pid, "fd"u8);
+                    fixed (byte* p = path)
+                    {
+                        dir = Libc.OpenDir(p);
+                    }
+
+                    if (dir == 0)
+                    {
+                        // Gone or denied since the listing: the next scan sees it as such.
+                        e.UnreadCount = 0;
+                        return;
+                    }
+                }
+
+                e.Fds[i].TryFormat(name, out var digits, default, System.Globalization.CultureInfo.InvariantCulture);
+                name[digits] = 0;
+                read++;
+                e.Reads++;
+                ulong now = 0;
+                fixed (byte* n = name)
+                fixed (byte* t = target)
+                {
+                    var length = Libc.ReadLinkAt(Libc.DirFd(dir), n, t, (nuint)target.Length);
+                    if (length > 0 && !ProcFs.TryParseSocketLink(target[..(int)length], out now))
+                    {
+                        now = 0;
+                    }
+                }
+
+                if (now != inode)
+                {
+                    Drop(e.Pid, inode);
+                    e.Inodes[i] = now;
+                    if (now != 0)
+                    {
+                        Hold(e.Pid, now);
+                    }
+                }
+            }
+
+            e.UnreadCount = kept;
+        }
+        finally
+        {
+            if (dir != 0)
+            {
+                _ = Libc.CloseDir(dir);
+            }
+        }
     }
 
     private void Visit(int pid, uint generation, Span<byte> path, ref int fresh, ref int rescanned, ref int vanished, ref int reused, ref int descriptors)
@@ -261,7 +441,7 @@ public sealed unsafe class ProcessScanner
             e = new Entry { Pid = pid, StartTime = startTime, Owner = owner, Seen = generation };
             _processes[pid] = e;
             fresh++;
-            if (!ListDescriptors(e, generation, path, ref descriptors))
+            if (!ListDescriptors(e, generation, path, incremental: false, ref descriptors))
             {
                 vanished++;
             }
@@ -283,7 +463,7 @@ public sealed unsafe class ProcessScanner
         var count = DescriptorCount(pid, path);
         if (count < 0 || count != e.FdCount)
         {
-            if (ListDescriptors(e, generation, path, ref descriptors))
+            if (ListDescriptors(e, generation, path, incremental: true, ref descriptors))
             {
                 rescanned++;
             }
@@ -338,8 +518,12 @@ public sealed unsafe class ProcessScanner
         }
     }
 
-    /// <summary>Lists /proc/PID/fd and records the socket inodes; false when the process is gone.</summary>
-    private bool ListDescriptors(Entry e, uint generation, Span<byte> path, ref int descriptors)
+    /// <summary>
+    /// Lists /proc/PID/fd and records the socket inodes; false when the process is gone. In full,
+    /// every descriptor is read; <paramref name="incremental"/>, against the last listing (see
+    /// the class's remarks): a socket kept from it is left unread, for <see cref="Place"/>.
+    /// </summary>
+    private bool ListDescriptors(Entry e, uint generation, Span<byte> path, bool incremental, ref int descriptors)
     {
         ProcPath.Build(path, _root, e.Pid, "fd"u8);
         nint dir;
@@ -353,6 +537,7 @@ public sealed unsafe class ProcessScanner
             var why = ProcPath.Classify(Marshal.GetLastPInvokeError());
             if (why == ProcRead.Denied)
             {
+                Forget(e);
                 e.Denied = true;
                 return true;
             }
@@ -367,90 +552,209 @@ public sealed unsafe class ProcessScanner
             return true;
         }
 
-        // Drop what this process held before; it is read again below.
-        for (var i = 0; i < e.SocketCount; i++)
-        {
-            if (_inodeToPid.TryGetValue(e.Sockets[i], out var holder) && holder == e.Pid)
-            {
-                _inodeToPid.Remove(e.Sockets[i]);
-            }
-        }
-
-        e.SocketCount = 0;
         e.Listed = generation;
-        long count = 0;
-        Span<byte> target = stackalloc byte[64];
+        e.UnreadCount = 0;
+        e.Reads = 0;
         try
         {
+            var count = ReadNames(dir);
             var fd = Libc.DirFd(dir);
-            byte* entry;
-            fixed (byte* t = target)
+            var fds = new int[count];
+            var inodes = new ulong[count];
+            var unread = incremental ? new int[count] : [];
+            var unreadCount = 0;
+            var old = 0;
+            Span<byte> target = stackalloc byte[64];
+            Span<byte> name = stackalloc byte[16];
+            for (var i = 0; i < count; i++)
             {
-                while ((entry = Libc.ReadDir(dir)) != null)
+                var number = _names[i];
+                fds[i] = number;
+
+                // Numbers the last listing had and this one has not: closed, their sockets let go.
+                while (old < e.Length && e.Fds[old] < number)
                 {
-                    var name = entry + Libc.DirentLayout.NameOffset;
-                    if (name[0] == (byte)'.')
+                    if (e.Inodes[old] != 0)
                     {
+                        Drop(e.Pid, e.Inodes[old]);
+                    }
+
+                    old++;
+                }
+
+                var kept = old < e.Length && e.Fds[old] == number ? e.Inodes[old] : 0;
+                if (old < e.Length && e.Fds[old] == number)
+                {
+                    old++;
+                    if (incremental && kept != 0)
+                    {
+                        inodes[i] = kept; // still held, unless Place finds otherwise
+                        unread[unreadCount++] = i;
                         continue;
                     }
+                }
 
-                    count++;
-                    descriptors++;
-                    var n = Libc.ReadLinkAt(fd, name, t, (nuint)target.Length);
-                    if (n <= 0)
+                number.TryFormat(name, out var digits, default, System.Globalization.CultureInfo.InvariantCulture);
+                name[digits] = 0;
+                descriptors++;
+                e.Reads++;
+                nint n;
+                fixed (byte* t = target)
+                fixed (byte* nm = name)
+                {
+                    n = Libc.ReadLinkAt(fd, nm, t, (nuint)target.Length);
+                }
+
+                if (n < 0 && ProcPath.Classify(Marshal.GetLastPInvokeError()) == ProcRead.Denied)
+                {
+                    // Not ours to read after all: nothing of this process is known. Let go of
+                    // what this listing recorded so far and what the last one had past it.
+                    DropFrom(e, old);
+                    e.Fds = fds;
+                    e.Inodes = inodes;
+                    e.Length = i;
+                    Forget(e);
+                    e.Denied = true;
+                    return true;
+                }
+
+                ulong inode = 0;
+                if (n > 0 && ProcFs.TryParseSocketLink(target[..(int)n], out var socket))
+                {
+                    inode = socket;
+                }
+
+                if (inode != kept)
+                {
+                    if (kept != 0)
                     {
-                        if (n < 0 && ProcPath.Classify(Marshal.GetLastPInvokeError()) == ProcRead.Denied)
-                        {
-                            e.Denied = true;
-                            break;
-                        }
-
-                        continue; // closed meanwhile
+                        Drop(e.Pid, kept);
                     }
 
-                    if (ProcFs.TryParseSocketLink(target[..(int)n], out var inode))
+                    if (inode != 0)
                     {
-                        Remember(e, inode);
+                        Hold(e.Pid, inode);
                     }
                 }
+
+                inodes[i] = inode;
             }
+
+            DropFrom(e, old);
+            e.Fds = fds;
+            e.Inodes = inodes;
+            e.Length = count;
+            e.Unread = unread;
+            e.UnreadCount = unreadCount;
+            _unreadAny |= unreadCount > 0;
+            e.FdCount = count;
+            return true;
         }
         finally
         {
             _ = Libc.CloseDir(dir);
         }
-
-        e.FdCount = count;
-        return true;
     }
 
-    private void Remember(Entry e, ulong inode)
+    /// <summary>The descriptor numbers of an open fd directory into <see cref="_names"/>, ascending; returns how many.</summary>
+    private int ReadNames(nint dir)
     {
-        if (e.SocketCount == e.Sockets.Length)
+        var count = 0;
+        var sorted = true;
+        byte* entry;
+        while ((entry = Libc.ReadDir(dir)) != null)
         {
-            Array.Resize(ref e.Sockets, Math.Max(8, e.Sockets.Length * 2));
+            var name = MemoryMarshal.CreateReadOnlySpanFromNullTerminated(entry + Libc.DirentLayout.NameOffset);
+            if (!ProcFs.TryParseDecimal(name, out var value) || value > int.MaxValue)
+            {
+                continue; // "." and ".."
+            }
+
+            if (count == _names.Length)
+            {
+                Array.Resize(ref _names, count * 2);
+            }
+
+            sorted &= count == 0 || _names[count - 1] < (int)value;
+            _names[count++] = (int)value;
         }
 
-        e.Sockets[e.SocketCount++] = inode;
-        if (!_inodeToPid.TryGetValue(inode, out var holder) || e.Pid < holder)
+        if (!sorted)
         {
-            _inodeToPid[inode] = e.Pid;
+            // procfs lists in order; a fixture tree on another file system need not.
+            Array.Sort(_names, 0, count);
         }
 
+        return count;
+    }
+
+    /// <summary>One more descriptor of <paramref name="pid"/> holds <paramref name="inode"/>.</summary>
+    private void Hold(int pid, ulong inode)
+    {
         _unplaceable.Remove(inode);
+        ref var h = ref CollectionsMarshal.GetValueRefOrAddDefault(_holdings, inode, out var existed);
+        if (!existed || h.Refs == 0)
+        {
+            h.Pid = pid;
+            h.Refs = 1;
+            return;
+        }
+
+        if (!_shared.TryGetValue(inode, out var pids))
+        {
+            pids = [h.Pid];
+            _shared[inode] = pids;
+        }
+
+        pids.Add(pid);
+        h.Refs++;
+        h.Pid = Math.Min(h.Pid, pid);
+    }
+
+    /// <summary>One descriptor of <paramref name="pid"/> no longer holds <paramref name="inode"/>.</summary>
+    private void Drop(int pid, ulong inode)
+    {
+        ref var h = ref CollectionsMarshal.GetValueRefOrNullRef(_holdings, inode);
+        if (Unsafe.IsNullRef(ref h))
+        {
+            return;
+        }
+
+        if (h.Refs <= 1)
+        {
+            _holdings.Remove(inode);
+            _shared.Remove(inode);
+            return;
+        }
+
+        var pids = _shared[inode];
+        pids.Remove(pid);
+        h.Refs--;
+        h.Pid = pids.Min();
+        if (h.Refs == 1)
+        {
+            _shared.Remove(inode);
+        }
+    }
+
+    /// <summary>Lets go of the sockets of <paramref name="e"/>'s recorded descriptors from index <paramref name="from"/> on.</summary>
+    private void DropFrom(Entry e, int from)
+    {
+        for (var i = from; i < e.Length; i++)
+        {
+            if (e.Inodes[i] != 0)
+            {
+                Drop(e.Pid, e.Inodes[i]);
+            }
+        }
     }
 
     private void Forget(Entry e)
     {
-        for (var i = 0; i < e.SocketCount; i++)
-        {
-            if (_inodeToPid.TryGetValue(e.Sockets[i], out var holder) && holder == e.Pid)
-            {
-                _inodeToPid.Remove(e.Sockets[i]);
-            }
-        }
-
-        e.SocketCount = 0;
+        DropFrom(e, 0);
+        e.Length = 0;
+        e.UnreadCount = 0;
+        e.FdCount = -1;
     }
 
     /// <summary>Sockets with an inode that no known process holds (and that were not already given up on).</summary>
@@ -459,7 +763,7 @@ public sealed unsafe class ProcessScanner
         var unplaced = 0;
         foreach (ref readonly var r in table.Records)
         {
-            if (r.Inode == 0 || _inodeToPid.ContainsKey(r.Inode) || _unplaceable.Contains(r.Inode))
+            if (r.Inode == 0 || _holdings.ContainsKey(r.Inode) || _unplaceable.Contains(r.Inode))
             {
                 continue;
             }
