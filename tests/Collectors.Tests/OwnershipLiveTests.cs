@@ -181,8 +181,11 @@ public sealed class OwnershipLiveTests : IDisposable
         Assert.Equal("ok", child.StandardOutput.ReadLine());
         var resolver = new OwnerResolver("/proc", NullLogger.Instance);
         var scanner = GetScanner(resolver);
-        Resolve(resolver);
+        scanner.ParallelReadsFrom = 16; // its first listing read in shares, on every core, as a big process's is
+        var (first, firstOwners) = Resolve(resolver);
         Assert.True(scanner.DescriptorsReadInLastScan(child.Id) >= 200, "a new process is read in full");
+        Assert.True(firstOwners.Owners.Count(o => o?.Pid == child.Id) >= 200, "every socket of the 100 connections and X is the child's");
+        Assert.Equal(first.Count, firstOwners.Owners.Count);
 
         var (port, _) = Command(child, "open");
         var (table, owners) = Resolve(resolver);

@@ -74,8 +74,8 @@ public sealed unsafe class ProcessScanner
     private readonly Dictionary<int, Entry> _processes = [];
     private readonly Dictionary<ulong, Holding> _holdings = [];
 
-    /// <summary>For a socket held by more than one descriptor: the pid of each (one per descriptor).</summary>
-    private readonly Dictionary<ulong, List<int>> _shared = [];
+    /// <summary>For a socket held by more than one descriptor: the process of each (one per descriptor).</summary>
+    private readonly Dictionary<ulong, List<Entry>> _shared = [];
     private readonly HashSet<ulong> _unplaceable = [];
     private int[] _names = new int[64];
 
@@ -120,10 +120,13 @@ public sealed unsafe class ProcessScanner
         public int Reads;
     }
 
-    /// <summary>Who holds a socket inode: the lowest pid, how many descriptors, and the last scan whose table had it.</summary>
+    /// <summary>
+    /// Who holds a socket inode: the process of the lowest pid (the entry itself, so that naming
+    /// a socket's owner is one lookup), how many descriptors, and the last scan whose table had it.
+    /// </summary>
     private struct Holding
     {
-        public int Pid;
+        public Entry Holder;
         public int Refs;
         public uint Live;
     }
@@ -136,7 +139,7 @@ public sealed unsafe class ProcessScanner
 
     /// <summary>The owner holding <paramref name="inode"/>, or null.</summary>
     public SocketOwner? OwnerOf(ulong inode) =>
-        inode != 0 && _holdings.TryGetValue(inode, out var h) && _processes.TryGetValue(h.Pid, out var e) ? e.Owner : null;
+        inode != 0 && _holdings.TryGetValue(inode, out var h) ? h.Holder.Owner : null;
 
     /// <summary>Brings the inode map up to date for the sockets in <paramref name="table"/>.</summary>
     public OwnerScanStats Scan(SocketTable table)
@@ -334,73 +337,62 @@ public sealed unsafe class ProcessScanner
 
     private void ReadUnreadOf(Entry e, uint generation, Span<byte> path, ref int read)
     {
-        nint dir = 0;
-        Span<byte> name = stackalloc byte[16];
-        Span<byte> target = stackalloc byte[64];
+        var toRead = new List<int>();
+        var kept = 0;
+        for (var k = 0; k < e.UnreadCount; k++)
+        {
+            var i = e.Unread[k];
+            ref var h = ref CollectionsMarshal.GetValueRefOrNullRef(_holdings, e.Inodes[i]);
+            if (!Unsafe.IsNullRef(ref h) && h.Live == generation && h.Refs == 1)
+            {
+                e.Unread[kept++] = i; // alive, and this descriptor its only holder: still this one
+            }
+            else
+            {
+                toRead.Add(i);
+            }
+        }
+
+        e.UnreadCount = kept;
+        if (toRead.Count == 0)
+        {
+            return;
+        }
+
+        ProcPath.Build(path, _root, e.Pid, "fd"u8);
+        nint dir;
+        fixed (byte* p = path)
+        {
+            dir = Libc.OpenDir(p);
+        }
+
+        if (dir == 0)
+        {
+            return; // gone or denied since the listing: the next scan sees it as such
+        }
+
         try
         {
-            var kept = 0;
-            for (var k = 0; k < e.UnreadCount; k++)
+            read += toRead.Count;
+            e.Reads += toRead.Count;
+            var found = ReadLinks(Libc.DirFd(dir), e.Fds, CollectionsMarshal.AsSpan(toRead));
+            for (var k = 0; found is not null && k < toRead.Count; k++)
             {
-                var i = e.Unread[k];
-                var inode = e.Inodes[i];
-                ref var h = ref CollectionsMarshal.GetValueRefOrNullRef(_holdings, inode);
-                if (!Unsafe.IsNullRef(ref h) && h.Live == generation && h.Refs == 1)
+                var i = toRead[k];
+                if (found[k] != e.Inodes[i])
                 {
-                    e.Unread[kept++] = i; // alive, and this descriptor its only holder: still this one
-                    continue;
-                }
-
-                if (dir == 0)
-                {
-                    ProcPath.Build(path, _root, e.Pid, "fd"u8);
-                    fixed (byte* p = path)
+                    Drop(e, e.Inodes[i]);
+                    e.Inodes[i] = found[k];
+                    if (found[k] != 0)
                     {
-                        dir = Libc.OpenDir(p);
-                    }
-
-                    if (dir == 0)
-                    {
-                        // Gone or denied since the listing: the next scan sees it as such.
-                        e.UnreadCount = 0;
-                        return;
-                    }
-                }
-
-                e.Fds[i].TryFormat(name, out var digits, default, System.Globalization.CultureInfo.InvariantCulture);
-                name[digits] = 0;
-                read++;
-                e.Reads++;
-                ulong now = 0;
-                fixed (byte* n = name)
-                fixed (byte* t = target)
-                {
-                    var length = Libc.ReadLinkAt(Libc.DirFd(dir), n, t, (nuint)target.Length);
-                    if (length > 0 && !ProcFs.TryParseSocketLink(target[..(int)length], out now))
-                    {
-                        now = 0;
-                    }
-                }
-
-                if (now != inode)
-                {
-                    Drop(e.Pid, inode);
-                    e.Inodes[i] = now;
-                    if (now != 0)
-                    {
-                        Hold(e.Pid, now);
+                        Hold(e, found[k]);
                     }
                 }
             }
-
-            e.UnreadCount = kept;
         }
         finally
         {
-            if (dir != 0)
-            {
-                _ = Libc.CloseDir(dir);
-            }
+            _ = Libc.CloseDir(dir);
         }
     }
 
@@ -558,14 +550,13 @@ public sealed unsafe class ProcessScanner
         try
         {
             var count = ReadNames(dir);
-            var fd = Libc.DirFd(dir);
             var fds = new int[count];
             var inodes = new ulong[count];
             var unread = incremental ? new int[count] : [];
             var unreadCount = 0;
+            var toRead = new int[count];
+            var reads = 0;
             var old = 0;
-            Span<byte> target = stackalloc byte[64];
-            Span<byte> name = stackalloc byte[16];
             for (var i = 0; i < count; i++)
             {
                 var number = _names[i];
@@ -576,74 +567,59 @@ public sealed unsafe class ProcessScanner
                 {
                     if (e.Inodes[old] != 0)
                     {
-                        Drop(e.Pid, e.Inodes[old]);
+                        Drop(e, e.Inodes[old]);
                     }
 
                     old++;
                 }
 
-                var kept = old < e.Length && e.Fds[old] == number ? e.Inodes[old] : 0;
                 if (old < e.Length && e.Fds[old] == number)
                 {
-                    old++;
-                    if (incremental && kept != 0)
+                    inodes[i] = e.Inodes[old++]; // held as before until read otherwise
+                    if (incremental && inodes[i] != 0)
                     {
-                        inodes[i] = kept; // still held, unless Place finds otherwise
-                        unread[unreadCount++] = i;
+                        unread[unreadCount++] = i; // still held, unless Place finds otherwise
                         continue;
                     }
                 }
 
-                number.TryFormat(name, out var digits, default, System.Globalization.CultureInfo.InvariantCulture);
-                name[digits] = 0;
-                descriptors++;
-                e.Reads++;
-                nint n;
-                fixed (byte* t = target)
-                fixed (byte* nm = name)
-                {
-                    n = Libc.ReadLinkAt(fd, nm, t, (nuint)target.Length);
-                }
-
-                if (n < 0 && ProcPath.Classify(Marshal.GetLastPInvokeError()) == ProcRead.Denied)
-                {
-                    // Not ours to read after all: nothing of this process is known. Let go of
-                    // what this listing recorded so far and what the last one had past it.
-                    DropFrom(e, old);
-                    e.Fds = fds;
-                    e.Inodes = inodes;
-                    e.Length = i;
-                    Forget(e);
-                    e.Denied = true;
-                    return true;
-                }
-
-                ulong inode = 0;
-                if (n > 0 && ProcFs.TryParseSocketLink(target[..(int)n], out var socket))
-                {
-                    inode = socket;
-                }
-
-                if (inode != kept)
-                {
-                    if (kept != 0)
-                    {
-                        Drop(e.Pid, kept);
-                    }
-
-                    if (inode != 0)
-                    {
-                        Hold(e.Pid, inode);
-                    }
-                }
-
-                inodes[i] = inode;
+                toRead[reads++] = i;
             }
 
             DropFrom(e, old);
             e.Fds = fds;
             e.Inodes = inodes;
             e.Length = count;
+            e.Reads = reads;
+            descriptors += reads;
+            var found = ReadLinks(Libc.DirFd(dir), fds, toRead.AsSpan(0, reads));
+            if (found is null)
+            {
+                // Not ours to read after all: nothing of this process is known.
+                Forget(e);
+                e.Denied = true;
+                return true;
+            }
+
+            for (var k = 0; k < reads; k++)
+            {
+                var i = toRead[k];
+                if (found[k] != inodes[i])
+                {
+                    if (inodes[i] != 0)
+                    {
+                        Drop(e, inodes[i]);
+                    }
+
+                    if (found[k] != 0)
+                    {
+                        Hold(e, found[k]);
+                    }
+
+                    inodes[i] = found[k];
+                }
+            }
+
             e.Unread = unread;
             e.UnreadCount = unreadCount;
             _unreadAny |= unreadCount > 0;
@@ -654,6 +630,76 @@ public sealed unsafe class ProcessScanner
         {
             _ = Libc.CloseDir(dir);
         }
+    }
+
+    /// <summary>
+    /// Below this many descriptors to read, one thread reads them; from it on, every core (up to
+    /// four) takes a share
+    /// (readlinkat on one directory descriptor is safe from several threads). A process seen for
+    /// the first time with tens of thousands of sockets, at the daemon's first poll above all, is
+    /// the walk's longest part, and the dump beside it leaves the other core idle once done.
+    /// </summary>
+    internal int ParallelReadsFrom { get; set; } = 8192;
+
+    /// <summary>
+    /// The socket inode behind each descriptor <paramref name="fds"/>[<paramref name="which"/>[k]]
+    /// of the directory <paramref name="dirFd"/> (0: not a socket, or closed meanwhile); null when
+    /// reading one was denied.
+    /// </summary>
+    private ulong[]? ReadLinks(int dirFd, int[] fds, ReadOnlySpan<int> which)
+    {
+        var found = new ulong[which.Length];
+        var indexes = which.ToArray();
+        var denied = 0;
+        var shares = which.Length >= ParallelReadsFrom ? Math.Min(Environment.ProcessorCount, 4) : 1;
+        if (shares <= 1)
+        {
+            denied = ReadShare(dirFd, fds, indexes, found, 0, indexes.Length);
+        }
+        else
+        {
+            var size = (indexes.Length + shares - 1) / shares;
+            Parallel.For(0, shares, s =>
+            {
+                var from = s * size;
+                if (ReadShare(dirFd, fds, indexes, found, from, Math.Min(indexes.Length, from + size)) > 0)
+                {
+                    Interlocked.Increment(ref denied);
+                }
+            });
+        }
+
+        return denied > 0 ? null : found;
+    }
+
+    /// <summary>Reads the links of <paramref name="indexes"/>[from..to); returns 1 when one was denied, else 0.</summary>
+    private static int ReadShare(int dirFd, int[] fds, int[] indexes, ulong[] found, int from, int to)
+    {
+        Span<byte> target = stackalloc byte[64];
+        Span<byte> name = stackalloc byte[16];
+        for (var k = from; k < to; k++)
+        {
+            fds[indexes[k]].TryFormat(name, out var digits, default, System.Globalization.CultureInfo.InvariantCulture);
+            name[digits] = 0;
+            nint n;
+            fixed (byte* t = target)
+            fixed (byte* nm = name)
+            {
+                n = Libc.ReadLinkAt(dirFd, nm, t, (nuint)target.Length);
+            }
+
+            if (n < 0 && ProcPath.Classify(Marshal.GetLastPInvokeError()) == ProcRead.Denied)
+            {
+                return 1;
+            }
+
+            if (n > 0 && ProcFs.TryParseSocketLink(target[..(int)n], out var inode))
+            {
+                found[k] = inode;
+            }
+        }
+
+        return 0;
     }
 
     /// <summary>The descriptor numbers of an open fd directory into <see cref="_names"/>, ascending; returns how many.</summary>
@@ -688,31 +734,34 @@ public sealed unsafe class ProcessScanner
         return count;
     }
 
-    /// <summary>One more descriptor of <paramref name="pid"/> holds <paramref name="inode"/>.</summary>
-    private void Hold(int pid, ulong inode)
+    /// <summary>One more descriptor of <paramref name="e"/> holds <paramref name="inode"/>.</summary>
+    private void Hold(Entry e, ulong inode)
     {
         _unplaceable.Remove(inode);
         ref var h = ref CollectionsMarshal.GetValueRefOrAddDefault(_holdings, inode, out var existed);
         if (!existed || h.Refs == 0)
         {
-            h.Pid = pid;
+            h.Holder = e;
             h.Refs = 1;
             return;
         }
 
-        if (!_shared.TryGetValue(inode, out var pids))
+        if (!_shared.TryGetValue(inode, out var holders))
         {
-            pids = [h.Pid];
-            _shared[inode] = pids;
+            holders = [h.Holder];
+            _shared[inode] = holders;
         }
 
-        pids.Add(pid);
+        holders.Add(e);
         h.Refs++;
-        h.Pid = Math.Min(h.Pid, pid);
+        if (e.Pid < h.Holder.Pid)
+        {
+            h.Holder = e;
+        }
     }
 
-    /// <summary>One descriptor of <paramref name="pid"/> no longer holds <paramref name="inode"/>.</summary>
-    private void Drop(int pid, ulong inode)
+    /// <summary>One descriptor of <paramref name="e"/> no longer holds <paramref name="inode"/>.</summary>
+    private void Drop(Entry e, ulong inode)
     {
         ref var h = ref CollectionsMarshal.GetValueRefOrNullRef(_holdings, inode);
         if (Unsafe.IsNullRef(ref h))
@@ -727,10 +776,18 @@ public sealed unsafe class ProcessScanner
             return;
         }
 
-        var pids = _shared[inode];
-        pids.Remove(pid);
+        var holders = _shared[inode];
+        holders.Remove(e);
         h.Refs--;
-        h.Pid = pids.Min();
+        h.Holder = holders[0];
+        foreach (var other in holders)
+        {
+            if (other.Pid < h.Holder.Pid)
+            {
+                h.Holder = other;
+            }
+        }
+
         if (h.Refs == 1)
         {
             _shared.Remove(inode);
@@ -744,7 +801,7 @@ public sealed unsafe class ProcessScanner
         {
             if (e.Inodes[i] != 0)
             {
-                Drop(e.Pid, e.Inodes[i]);
+                Drop(e, e.Inodes[i]);
             }
         }
     }
