@@ -30,6 +30,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import benchlib  # noqa: E402
 
 COST = re.compile(r"poll cost, wall / process CPU: pipeline ([\d.]+) / ([\d.]+) ms, metrics view ([\d.]+) / ([\d.]+) ms, publish ([\d.]+) / ([\d.]+) ms")
+GCS = re.compile(r"\(GC #(\d+)\)")
 RELEASED = re.compile(r"released between polls in ([\d.]+) ms, process CPU ([\d.]+) ms")
 STAGE = re.compile(r'^sockwatch_poll_stage_duration_seconds\{[^}]*stage="(\w+)"[^}]*\} ([\d.eE+-]+)', re.M)
 
@@ -83,7 +84,7 @@ class Daemon:
         self.log.close()
 
     def costs(self):
-        pipeline, view, publish, release = [], [], [], []
+        pipeline, view, publish, release, gcs = [], [], [], [], []
         with open(self.log_path, encoding="utf-8", errors="replace") as f:
             for line in f:
                 m = COST.search(line)
@@ -94,7 +95,11 @@ class Daemon:
                 m = RELEASED.search(line)
                 if m:
                     release.append(float(m.group(2)))
-        return pipeline, view, publish, release
+                m = GCS.search(line)
+                if m:
+                    gcs.append(int(m.group(1)))
+        # collections a poll: the GC index (the last collection's) after each poll, differenced
+        return pipeline, view, publish, release, [b - a for a, b in zip(gcs, gcs[1:])]
 
 
 def fmt(x, digits=1):
@@ -152,14 +157,14 @@ def main():
         s = d.samples[a.skip:]
         cpu = [(s[i][1] - s[i - 1][1]) * 1000.0 / benchlib.CLK_TCK for i in range(1, len(s))]
         rss = [x[2] / 1024.0 for x in s if x[2]]
-        pipeline, view, publish, release = d.costs()
-        pipeline, view, publish, release = (v[a.skip:] for v in (pipeline, view, publish, release))
+        pipeline, view, publish, release, gcs = d.costs()
+        pipeline, view, publish, release, gcs = (v[a.skip:] for v in (pipeline, view, publish, release, gcs))
         stages = {}
         for x in s:
             for name, value in x[3].items():
                 stages.setdefault(name, []).append(value * 1000.0)
         rows.append(dict(label=d.label, binary=d.binary, cpu=cpu, rss=rss, pipeline=pipeline, view=view,
-                         publish=publish, release=release, stages=stages))
+                         publish=publish, release=release, gcs=gcs, stages=stages))
 
     L = ["# Daemons side by side: CPU and RSS per poll", ""]
     L.append("- Date: %s UTC" % time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()))
@@ -184,6 +189,7 @@ def main():
     line("metrics view CPU, median (ms)", "view", benchlib.median)
     line("publish CPU, median (ms)", "publish", benchlib.median)
     line("release between polls CPU, median (ms)", "release", benchlib.median)
+    line("garbage collections a poll, median (the one between polls included)", "gcs", benchlib.median)
     line("RSS at the end (MiB)", "rss", lambda v: v[-1])
     line("RSS min (MiB)", "rss", min)
     line("RSS max (MiB)", "rss", max)
