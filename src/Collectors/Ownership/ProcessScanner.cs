@@ -332,6 +332,13 @@ public sealed unsafe class ProcessScanner
         }
         while (changed);
 
+        // What is left unread is still held; the lists served this scan only.
+        foreach (var e in _processes.Values)
+        {
+            e.Unread = [];
+            e.UnreadCount = 0;
+        }
+
         return read;
     }
 
