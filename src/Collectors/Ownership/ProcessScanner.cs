@@ -627,7 +627,7 @@ public sealed unsafe class ProcessScanner
                 }
             }
 
-            e.Unread = unread;
+            e.Unread = unreadCount > 0 ? unread : [];
             e.UnreadCount = unreadCount;
             _unreadAny |= unreadCount > 0;
             e.FdCount = count;
