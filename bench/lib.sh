@@ -83,6 +83,13 @@ kill_netns_pids() {
   [ -z "$pids" ] || kill -KILL $pids 2>/dev/null || true
 }
 
+# delete_netns NS: SIGKILL whatever still runs in network namespace NS, then delete it (a line on
+# stderr when that fails).
+delete_netns() {
+  kill_netns_pids "$1"
+  ip netns del "$1" 2>/dev/null || echo "bench/$me: ip netns del $1 failed" >&2
+}
+
 # stop_pids: SIGTERM every pid of the caller's pids array, newest first, then SIGKILL whatever
 # is still there 5 s later, and reap them all.
 stop_pids() {

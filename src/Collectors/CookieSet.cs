@@ -3,9 +3,10 @@ namespace SockWatch.Collectors;
 /// <summary>
 /// The set of socket cookies seen in one collection, to drop the sockets a non-atomic dump
 /// reports twice. Open addressing over one array that is reused across polls: after the first
-/// poll of a given size, deduplicating 100,000 sockets allocates nothing and costs well under a
-/// millisecond. Cookie 0 marks an empty slot; the kernel never hands out cookie 0 (it means
-/// "not generated yet"), and sockets without a cookie are never added.
+/// poll of a given size, deduplicating 100,000 sockets allocates nothing, unless the daemon let
+/// the slots go between polls (<see cref="Release"/>). Cookie 0 marks an empty slot; the kernel
+/// never hands out cookie 0 (it means "not generated yet"), and sockets without a cookie are
+/// never added.
 /// </summary>
 internal sealed class CookieSet
 {
@@ -30,6 +31,13 @@ internal sealed class CookieSet
             Array.Clear(_slots);
         }
 
+        _count = 0;
+    }
+
+    /// <summary>Lets go of the slots (16 bytes a socket) until the next <see cref="Reset"/> makes them again.</summary>
+    public void Release()
+    {
+        _slots = new ulong[1024];
         _count = 0;
     }
 

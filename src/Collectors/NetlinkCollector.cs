@@ -359,13 +359,13 @@ public sealed class NetlinkCollector : ISocketCollector
     }
 
     /// <summary>
-    /// Nothing to let go: the receive buffer is the shared pool's between collections, the
-    /// netlink socket stays open, and so does the cookie set: probed at random across polls, it
-    /// costs more in page faults to make again each poll than it holds (16 bytes a socket).
+    /// The cookie set (16 bytes a socket, 2 MiB at 100,000) is let go: made again by the next
+    /// collection, it costs that collection about a millisecond of zeroing and page faults, where
+    /// kept it stayed in the idle daemon's RSS for the whole interval
+    /// (bench/results/2026-12-08-daemon-attribution.md). The receive buffer is the shared pool's
+    /// between collections, and the netlink socket stays open.
     /// </summary>
-    public void ReleaseScratch()
-    {
-    }
+    public void ReleaseScratch() => _seenCookies.Release();
 
     public void Dispose()
     {

@@ -117,4 +117,22 @@ public class CookieSetTests
         Assert.True(set.Add(0)); // no cookie: never a duplicate
         Assert.True(set.Add(0));
     }
+
+    [Fact]
+    public void After_a_release_the_next_reset_makes_room_again_and_forgets_what_was_seen()
+    {
+        var set = new CookieSet();
+        set.Reset(100_000);
+        Assert.True(set.Add(42));
+        set.Release(); // the daemon between polls
+        set.Reset(100_000);
+        Assert.True(set.Add(42));
+        for (ulong c = 1; c <= 100_000; c++)
+        {
+            set.Add(c * 104729);
+        }
+
+        Assert.False(set.Add(42));
+        Assert.False(set.Add(5 * 104729));
+    }
 }

@@ -126,6 +126,125 @@ public sealed class OwnershipLiveTests : IDisposable
         Assert.DoesNotContain(owners.Owners, o => o?.Pid == leaves.Id);
     }
 
+    /// <summary>
+    /// A process that forks a holder at start (the two share a unix socket pair), and keeps a
+    /// connection X. `many N` opens N more connections; `open` one more; `reuse` closes X and
+    /// opens a connection, whose client takes X's descriptor number; `pass` sends X to the holder
+    /// over the unix socket, closes it, and opens a connection the same way. The holder dies with
+    /// its parent.
+    /// </summary>
+    private const string ForkingScript = """
+        import ctypes, os, socket, sys
+        libc = ctypes.CDLL(None)
+        a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        l = socket.socket(); l.bind(("127.0.0.1", 0)); l.listen(512)
+        def pair():
+            c = socket.socket(); c.connect(l.getsockname()); s, _ = l.accept(); return c, s
+        holder = os.fork()
+        if holder == 0:
+            libc.prctl(1, 9, 0, 0, 0)  # PR_SET_PDEATHSIG: SIGKILL with the parent
+            libc.prctl(15, b"swowner-holder", 0, 0, 0)
+            a.close(); held = []
+            while True:
+                msg, fds, _, _ = socket.recv_fds(b, 16, 4)
+                if not msg:
+                    os._exit(0)
+                held += fds
+                b.send(b"k")
+        libc.prctl(15, b"swowner-fork", 0, 0, 0)
+        b.close()
+        keep = []
+        x, xs = pair()
+        print(holder, x.getsockname()[1], x.fileno(), flush=True)
+        for line in sys.stdin:
+            cmd = line.split()
+            if cmd[0] == "many":
+                for _ in range(int(cmd[1])):
+                    keep += pair()
+                print("ok", flush=True)
+            elif cmd[0] == "open":
+                c, s = pair(); keep += [c, s]
+                print(c.getsockname()[1], c.fileno(), flush=True)
+            elif cmd[0] in ("reuse", "pass"):
+                if cmd[0] == "pass":
+                    socket.send_fds(a, [b"x"], [x.fileno()]); a.recv(1)
+                x.close()
+                c, s = pair(); keep += [c, s]
+                print(c.getsockname()[1], c.fileno(), flush=True)
+        """;
+
+    [RootFact]
+    public void A_changed_process_has_only_its_new_descriptors_read()
+    {
+        var (child, _, _, _) = SpawnForking();
+        child.StandardInput.WriteLine("many 100");
+        Assert.Equal("ok", child.StandardOutput.ReadLine());
+        var resolver = new OwnerResolver("/proc", NullLogger.Instance);
+        var scanner = GetScanner(resolver);
+        scanner.ParallelReadsFrom = 16; // its first listing read in shares, on every core, as a big process's is
+        var (first, firstOwners) = Resolve(resolver);
+        Assert.True(scanner.DescriptorsReadInLastScan(child.Id) >= 200, "a new process is read in full");
+        Assert.True(firstOwners.Owners.Count(o => o?.Pid == child.Id) >= 200, "every socket of the 100 connections and X is the child's");
+        Assert.Equal(first.Count, firstOwners.Owners.Count);
+
+        var (port, _) = Command(child, "open");
+        var (table, owners) = Resolve(resolver);
+        Assert.True(scanner.ListedInLastScan(child.Id));
+        var read = scanner.DescriptorsReadInLastScan(child.Id);
+        Assert.InRange(read, 2, 10); // the two new descriptors, not the 200 it kept
+        Assert.Equal(child.Id, owners.Owners[Find(table, port)]!.Pid);
+    }
+
+    [RootFact]
+    public void A_descriptor_number_reused_for_a_new_socket_gets_it_on_the_next_poll()
+    {
+        var (child, _, xPort, xFd) = SpawnForking();
+        var resolver = new OwnerResolver("/proc", NullLogger.Instance);
+        var (table, owners) = Resolve(resolver);
+        Assert.Equal(child.Id, owners.Owners[Find(table, xPort)]!.Pid);
+
+        var (port, fd) = Command(child, "reuse");
+        Assert.Equal(xFd, fd); // the new client took X's number
+        (table, owners) = Resolve(resolver);
+        Assert.Equal(child.Id, owners.Owners[Find(table, port)]!.Pid);
+    }
+
+    [RootFact]
+    public void A_socket_passed_to_another_process_and_closed_moves_to_its_new_holder()
+    {
+        var (child, holder, xPort, xFd) = SpawnForking();
+        var resolver = new OwnerResolver("/proc", NullLogger.Instance);
+        var (table, owners) = Resolve(resolver);
+        Assert.Equal(child.Id, owners.Owners[Find(table, xPort)]!.Pid);
+        Assert.True(holder > child.Id, "the holder was forked after its parent started");
+
+        // X goes to the holder (a higher pid) over the unix socket; the sender closes it and its
+        // descriptor number is taken by a new connection.
+        var (port, fd) = Command(child, "pass");
+        Assert.Equal(xFd, fd);
+        (table, owners) = Resolve(resolver);
+        var x = owners.Owners[Find(table, xPort)]!;
+        Assert.Equal(holder, x.Pid);
+        Assert.Equal("swowner-holder", x.Process);
+        Assert.Equal(child.Id, owners.Owners[Find(table, port)]!.Pid);
+    }
+
+    private (Process Child, int Holder, int XPort, int XFd) SpawnForking()
+    {
+        var child = _children.Start(Conditions.FindExecutable("python3") ?? "python3", ["-c", ForkingScript], redirectStdin: true);
+        var fields = child.StandardOutput.ReadLine()!.Split(' ');
+        return (child, Int(fields[0]), Int(fields[1]), Int(fields[2]));
+    }
+
+    private static (int Port, int Fd) Command(Process child, string command)
+    {
+        child.StandardInput.WriteLine(command);
+        var fields = child.StandardOutput.ReadLine()!.Split(' ');
+        return (Int(fields[0]), Int(fields[1]));
+    }
+
+    private static int Int(string text) => int.Parse(text, System.Globalization.CultureInfo.InvariantCulture);
+
     private static ProcessScanner GetScanner(OwnerResolver resolver) =>
         (ProcessScanner)typeof(OwnerResolver).GetField("_scanner", System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Instance)!.GetValue(resolver)!;
 

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Runtime;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using SockWatch.Agent.Configuration;
@@ -46,7 +47,16 @@ internal sealed partial class PollLoop(SockWatchOptions options, PollResultStore
         using var timer = new PeriodicTimer(options.PollInterval, time);
         do
         {
-            PollOnce(pipeline);
+            var held = HoldCollections();
+            try
+            {
+                PollOnce(pipeline);
+            }
+            finally
+            {
+                EndHold(held);
+            }
+
             var cpu = CpuIfDebug();
             var released = Stopwatch.GetTimestamp();
             ReleaseBetweenPolls(pipeline);
@@ -60,6 +70,40 @@ internal sealed partial class PollLoop(SockWatchOptions options, PollResultStore
         while (await WaitForNextTick(timer, stoppingToken).ConfigureAwait(false));
 
         LogStopping(logger, store.Polls);
+    }
+
+    /// <summary>What the last poll allocated, process-wide: the next poll's no-GC region is sized on it.</summary>
+    private long _pollAllocated = 64L << 20;
+
+    /// <summary>
+    /// A poll allocates its large arrays afresh (the table, the tracker's tables, the owners), all
+    /// alive until it ends, and the collection between polls frees them all; collections in the
+    /// middle of a poll (set off by the large-object budget, which that collection leaves small)
+    /// find nothing to free. So the poll runs in a no-GC region sized on the last poll's
+    /// allocation; where the GC cannot promise that much, the poll runs as before
+    /// (bench/results/2026-12-08-daemon-attribution.md).
+    /// </summary>
+    private (bool Held, long Allocated) HoldCollections()
+    {
+        var allocated = GC.GetTotalAllocatedBytes(precise: false);
+        try
+        {
+            var size = _pollAllocated + (_pollAllocated / 4) + (8L << 20);
+            return (GC.TryStartNoGCRegion(size, disallowFullBlockingGC: true), allocated);
+        }
+        catch (Exception e) when (e is ArgumentOutOfRangeException or InvalidOperationException)
+        {
+            return (false, allocated);
+        }
+    }
+
+    private void EndHold((bool Held, long Allocated) hold)
+    {
+        _pollAllocated = Math.Max(1L << 20, GC.GetTotalAllocatedBytes(precise: false) - hold.Allocated);
+        if (hold.Held && GCSettings.LatencyMode == GCLatencyMode.NoGCRegion)
+        {
+            GC.EndNoGCRegion();
+        }
     }
 
     private static async Task<bool> WaitForNextTick(PeriodicTimer timer, CancellationToken token)

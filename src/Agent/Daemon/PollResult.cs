@@ -76,6 +76,11 @@ internal sealed class PollResultStore(Metrics.MetricsPipeline? metrics = null, T
     private readonly Metrics.PollDurationHistogram _durations = new();
     private long _version;
 
+    private readonly TaskCompletionSource _firstPublished = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>Completes once the first poll is published: what READY=1 waits for, without polling the store.</summary>
+    public Task FirstPublished => _firstPublished.Task;
+
     /// <summary>The last hour of polls for the page and /api/v1/history, kept as each poll is published.</summary>
     public Diagram.PollHistory History { get; } = new();
 
@@ -101,6 +106,7 @@ internal sealed class PollResultStore(Metrics.MetricsPipeline? metrics = null, T
         Volatile.Write(ref _latest, result);
         Volatile.Write(ref _lastAttemptFailed, false);
         Interlocked.Increment(ref _polls);
+        _firstPublished.TrySetResult();
     }
 
     public void Failed(string collector, string reason)

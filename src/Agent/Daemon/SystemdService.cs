@@ -31,6 +31,17 @@ internal sealed class SystemdService(SystemdConnection connection, PollResultSto
         using var timer = new PeriodicTimer(Tick, time);
         try
         {
+            // READY=1 the moment both hold, the first poll and the endpoint listening, rather than
+            // at the next tick: a tick is 200 ms, two fifths of the start-up target
+            // (bench/results/2026-12-08-daemon-attribution.md).
+            await Task.WhenAll(store.FirstPublished, Started(lifetime)).WaitAsync(stoppingToken).ConfigureAwait(false);
+            if (store.Latest is { } first)
+            {
+                reported = store.Polls;
+                notifier.Ready(Summary(first, store.Failures));
+                ready = true;
+            }
+
             while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false))
             {
                 var latest = store.Latest;
@@ -65,6 +76,16 @@ internal sealed class SystemdService(SystemdConnection connection, PollResultSto
         catch (OperationCanceledException)
         {
             // stopping
+        }
+    }
+
+    /// <summary>Completes when the host has started (Kestrel listens).</summary>
+    private static async Task Started(IHostApplicationLifetime lifetime)
+    {
+        var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using (lifetime.ApplicationStarted.Register(() => started.TrySetResult()))
+        {
+            await started.Task.ConfigureAwait(false);
         }
     }
 

@@ -438,10 +438,11 @@ internal sealed class PollMetrics
 
         // A four-tuple is unique: toward one destination from one local address, each socket holds its own port.
         var counts = new Dictionary<(SocketFamily, IpAddressBytes, IpAddressBytes, ushort), int>();
+        var reserved = poll.Facts.ReservedPorts as PortRange[] ?? [.. poll.Facts.ReservedPorts]; // no enumerator per socket
         foreach (ref readonly var r in records)
         {
             if (r.State == TcpState.Listen || r.RemotePort == 0 || !range.Contains(r.LocalPort) || listening.Contains(r.LocalPort)
-                || IsReserved(poll.Facts.ReservedPorts, r.LocalPort))
+                || IsReserved(reserved, r.LocalPort))
             {
                 continue;
             }
@@ -457,7 +458,7 @@ internal sealed class PollMetrics
         return result;
     }
 
-    private static bool IsReserved(IReadOnlyList<PortRange> reserved, ushort port)
+    private static bool IsReserved(PortRange[] reserved, ushort port)
     {
         foreach (var range in reserved)
         {

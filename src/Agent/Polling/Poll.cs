@@ -15,7 +15,9 @@ namespace SockWatch.Agent.Polling;
 internal sealed class Poll
 {
     private readonly Owners? _owners;
-    private readonly int[] _segmentOf;
+
+    /// <summary>Each row's segment; null with one segment (the daemon's `--netns self`), which spares 4 bytes a socket a poll.</summary>
+    private readonly int[]? _segmentOf;
     private List<NamespacePoll> _namespaces = [];
 
     /// <param name="at">When the poll was taken.</param>
@@ -30,6 +32,11 @@ internal sealed class Poll
         Table = table;
         Collection = collection;
         _owners = owners;
+        if (collection.Segments.Count <= 1)
+        {
+            return;
+        }
+
         _segmentOf = new int[table.Count];
         for (var s = 0; s < collection.Segments.Count; s++)
         {
@@ -99,7 +106,7 @@ internal sealed class Poll
 
     internal string? CgroupUnitAt(int index) => _owners?.CgroupUnits[index];
 
-    internal NamespacePoll NamespaceAt(int index) => _namespaces[_segmentOf[index]];
+    internal NamespacePoll NamespaceAt(int index) => _namespaces[_segmentOf is null ? 0 : _segmentOf[index]];
 
     /// <summary>The owners as the tracker and detectors take them: parallel to the table (empty without owners).</summary>
     internal ArraySegment<SocketOwner?> OwnersOf(NamespaceSegment segment) =>

@@ -105,61 +105,57 @@ public sealed partial class OwnerResolver
         var owners = new SocketOwner?[records.Length];
         var via = new OwnerVia[records.Length];
         var reasons = new UnownedReason[records.Length];
-        var segmentOf = new int[records.Length];
-        if (segments is not null)
-        {
-            for (var s = 0; s < segments.Count; s++)
-            {
-                segmentOf.AsSpan(segments[s].Start, segments[s].Count).Fill(s);
-            }
-        }
-
-        // Listeners by namespace and local port. A time_wait or request socket on that port was
-        // accepted by it (or is on its way to be); a client's time_wait sits on an ephemeral port
-        // no listener has.
-        Dictionary<(int Segment, ushort Port), SocketOwner>? listeners = null;
-        for (var i = 0; i < records.Length; i++)
-        {
-            ref readonly var r = ref records[i];
-            if (r.Inode == 0)
-            {
-                continue;
-            }
-
-            owners[i] = _scanner.OwnerOf(r.Inode);
-            if (owners[i] is { } owner && r.State == TcpState.Listen)
-            {
-                listeners ??= [];
-                listeners.TryAdd((segmentOf[i], r.LocalPort), owner);
-            }
-        }
-
+        var all = segments ?? [(0, records.Length)];
         var denied = _scanner.DeniedProcesses > 0;
-        for (var i = 0; i < records.Length; i++)
+        Dictionary<ushort, SocketOwner>? listeners = null;
+        foreach (var (start, count) in all)
         {
-            ref readonly var r = ref records[i];
-            if (owners[i] is not null)
+            // Listeners of this namespace by local port. A time_wait or request socket on that
+            // port was accepted by it (or is on its way to be); a client's time_wait sits on an
+            // ephemeral port no listener has. Port 8080 of one namespace is not another's.
+            listeners?.Clear();
+            for (var i = start; i < start + count; i++)
             {
-                via[i] = OwnerVia.Descriptor;
-                continue;
-            }
-
-            if (r.Inode == 0)
-            {
-                if (listeners is not null && listeners.TryGetValue((segmentOf[i], r.LocalPort), out var listener))
+                ref readonly var r = ref records[i];
+                if (r.Inode == 0)
                 {
-                    owners[i] = listener;
-                    via[i] = OwnerVia.Listener;
-                }
-                else
-                {
-                    reasons[i] = UnownedReason.NoInode;
+                    continue;
                 }
 
-                continue;
+                owners[i] = _scanner.OwnerOf(r.Inode);
+                if (owners[i] is { } owner && r.State == TcpState.Listen)
+                {
+                    listeners ??= [];
+                    listeners.TryAdd(r.LocalPort, owner);
+                }
             }
 
-            reasons[i] = denied ? UnownedReason.PermissionDenied : UnownedReason.NotFound;
+            for (var i = start; i < start + count; i++)
+            {
+                ref readonly var r = ref records[i];
+                if (owners[i] is not null)
+                {
+                    via[i] = OwnerVia.Descriptor;
+                    continue;
+                }
+
+                if (r.Inode == 0)
+                {
+                    if (listeners is not null && listeners.TryGetValue(r.LocalPort, out var listener))
+                    {
+                        owners[i] = listener;
+                        via[i] = OwnerVia.Listener;
+                    }
+                    else
+                    {
+                        reasons[i] = UnownedReason.NoInode;
+                    }
+
+                    continue;
+                }
+
+                reasons[i] = denied ? UnownedReason.PermissionDenied : UnownedReason.NotFound;
+            }
         }
 
         return new SocketOwnership(owners, via, reasons, UnitsByCgroupId(records), stats);

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Text;
 using SockWatch.Collectors.Interop;
@@ -43,8 +44,26 @@ public sealed record OwnerScanStats
 /// listed this poll. Processes that vanish mid-scan are expected and dropped.
 /// </summary>
 /// <remarks>
+/// <para>
 /// A socket held by several processes (after fork, or passed over a unix socket) is reported
 /// with the lowest pid found holding it, usually the parent that created it.
+/// </para>
+/// <para>
+/// A changed process is listed again descriptor by descriptor against what its last listing
+/// found (the fd numbers in order): a descriptor number that is new, or that held anything but
+/// a socket, is read (readlink); one that is gone gives up its socket. A number that held
+/// socket X before and is still open is read again only when X may have left it: when X is not
+/// in this poll's table (it closed, or lives in a namespace not watched) or another descriptor
+/// also holds X (the holder of a shared socket must be exact). Otherwise X is alive and that
+/// descriptor was its only known holder; an open socket with an inode is held by a descriptor
+/// somewhere, so the number still holds X unless, between two polls, X moved to another process
+/// at a number that process reused as well (the same coincidence again, one process on), which
+/// a process keeping its descriptor count could do under the older rule too. Sockets of the table
+/// still unplaced after that are looked for in every process not listed this poll, as before.
+/// A busy process whose descriptor count moves every poll (a server accepting and closing
+/// connections) thus costs a readlink per descriptor that changed, not per descriptor it has
+/// (bench/results/2026-12-08-daemon-attribution.md).
+/// </para>
 /// </remarks>
 public sealed unsafe class ProcessScanner
 {
@@ -53,8 +72,15 @@ public sealed unsafe class ProcessScanner
     private readonly byte[] _root;
     private readonly Passwd _passwd;
     private readonly Dictionary<int, Entry> _processes = [];
-    private readonly Dictionary<ulong, int> _inodeToPid = [];
+    private readonly Dictionary<ulong, Holding> _holdings = [];
+
+    /// <summary>For a socket held by more than one descriptor: the process of each (one per descriptor).</summary>
+    private readonly Dictionary<ulong, List<Entry>> _shared = [];
     private readonly HashSet<ulong> _unplaceable = [];
+    private int[] _names = new int[64];
+
+    /// <summary>Whether a listing of this scan kept sockets unread, for <see cref="Place"/> to look at.</summary>
+    private bool _unreadAny;
     private readonly byte[] _file = new byte[FileBuffer];
     private uint _generation;
     private Pass1? _refreshed;
@@ -75,19 +101,45 @@ public sealed unsafe class ProcessScanner
         public required ulong StartTime;
         public required SocketOwner Owner;
         public long FdCount = -1;
-        public ulong[] Sockets = [];
-        public int SocketCount;
+
+        /// <summary>The descriptor numbers of the last listing, ascending (<see cref="Length"/> of them).</summary>
+        public int[] Fds = [];
+
+        /// <summary>Parallel to <see cref="Fds"/>: the socket inode each held, 0 for anything else.</summary>
+        public ulong[] Inodes = [];
+        public int Length;
+
+        /// <summary>Indexes into <see cref="Fds"/> of sockets kept from before, not read again this scan.</summary>
+        public int[] Unread = [];
+        public int UnreadCount;
         public bool Denied;
         public uint Seen;
         public uint Listed;
+
+        /// <summary>Descriptors read (readlink) since it was last listed.</summary>
+        public int Reads;
+    }
+
+    /// <summary>
+    /// Who holds a socket inode: the process of the lowest pid (the entry itself, so that naming
+    /// a socket's owner is one lookup), how many descriptors, and the last scan whose table had it.
+    /// </summary>
+    private struct Holding
+    {
+        public Entry Holder;
+        public int Refs;
+        public uint Live;
     }
 
     /// <summary>For tests: whether the last scan listed this process's descriptors.</summary>
     internal bool ListedInLastScan(int pid) => _processes.TryGetValue(pid, out var e) && e.Listed == _generation;
 
+    /// <summary>For tests: how many of this process's descriptors the last scan read (0 when it did not list them).</summary>
+    internal int DescriptorsReadInLastScan(int pid) => _processes.TryGetValue(pid, out var e) && e.Listed == _generation ? e.Reads : 0;
+
     /// <summary>The owner holding <paramref name="inode"/>, or null.</summary>
     public SocketOwner? OwnerOf(ulong inode) =>
-        inode != 0 && _inodeToPid.TryGetValue(inode, out var pid) && _processes.TryGetValue(pid, out var e) ? e.Owner : null;
+        inode != 0 && _holdings.TryGetValue(inode, out var h) ? h.Holder.Owner : null;
 
     /// <summary>Brings the inode map up to date for the sockets in <paramref name="table"/>.</summary>
     public OwnerScanStats Scan(SocketTable table)
@@ -181,15 +233,27 @@ public sealed unsafe class ProcessScanner
         _refreshed = null;
         var (generation, processes, fresh, rescanned, vanished, reused, descriptors) = pass1;
         Span<byte> path = stackalloc byte[ProcPath.MaxPath];
+
+        // The sockets kept unread by incremental listings: read again those that may have left
+        // their descriptor (closed, so the number was reused; or shared).
+        if (_unreadAny)
+        {
+            MarkLive(table, generation);
+            descriptors += ReadUnread(generation, path);
+            _unreadAny = false;
+        }
+
         var unplaced = CountUnplaced(table, rememberUnplaceable: false);
         var forUnplaced = 0;
         if (unplaced > 0)
         {
+            // Every process not listed this scan (a known process that swapped one descriptor
+            // for another, keeping its count).
             foreach (var e in _processes.Values)
             {
                 if (e.Listed != generation && !e.Denied)
                 {
-                    if (ListDescriptors(e, generation, path, ref descriptors))
+                    if (ListDescriptors(e, generation, path, incremental: false, ref descriptors))
                     {
                         rescanned++;
                         forUnplaced++;
@@ -222,6 +286,121 @@ public sealed unsafe class ProcessScanner
             Denied = denied,
             DescriptorsRead = descriptors,
         };
+    }
+
+    /// <summary>Marks every socket of <paramref name="table"/> that a descriptor is known to hold as alive in this scan.</summary>
+    private void MarkLive(SocketTable table, uint generation)
+    {
+        foreach (ref readonly var r in table.Records)
+        {
+            if (r.Inode == 0)
+            {
+                continue;
+            }
+
+            ref var h = ref CollectionsMarshal.GetValueRefOrNullRef(_holdings, r.Inode);
+            if (!Unsafe.IsNullRef(ref h))
+            {
+                h.Live = generation;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Reads the descriptors that incremental listings of this scan kept unread whose socket is
+    /// not alive in the table or is held by another descriptor too, until none is left of those
+    /// (a read can make another socket shared). Returns the descriptors read.
+    /// </summary>
+    private int ReadUnread(uint generation, Span<byte> path)
+    {
+        var read = 0;
+        bool changed;
+        do
+        {
+            changed = false;
+            foreach (var e in _processes.Values)
+            {
+                if (e.UnreadCount == 0 || e.Listed != generation || e.Denied)
+                {
+                    continue;
+                }
+
+                var before = read;
+                ReadUnreadOf(e, generation, path, ref read);
+                changed |= read != before;
+            }
+        }
+        while (changed);
+
+        // What is left unread is still held; the lists served this scan only.
+        foreach (var e in _processes.Values)
+        {
+            e.Unread = [];
+            e.UnreadCount = 0;
+        }
+
+        return read;
+    }
+
+    private void ReadUnreadOf(Entry e, uint generation, Span<byte> path, ref int read)
+    {
+        var toRead = new List<int>();
+        var kept = 0;
+        for (var k = 0; k < e.UnreadCount; k++)
+        {
+            var i = e.Unread[k];
+            ref var h = ref CollectionsMarshal.GetValueRefOrNullRef(_holdings, e.Inodes[i]);
+            if (!Unsafe.IsNullRef(ref h) && h.Live == generation && h.Refs == 1)
+            {
+                e.Unread[kept++] = i; // alive, and this descriptor its only holder: still this one
+            }
+            else
+            {
+                toRead.Add(i);
+            }
+        }
+
+        e.UnreadCount = kept;
+        if (toRead.Count == 0)
+        {
+            return;
+        }
+
+        ProcPath.Build(path, _root, e.Pid, "fd"u8);
+        nint dir;
+        fixed (byte* p = path)
+        {
+            dir = Libc.OpenDir(p);
+        }
+
+        if (dir == 0)
+        {
+            return; // gone or denied since the listing: the next scan sees it as such
+        }
+
+        try
+        {
+            read += toRead.Count;
+            e.Reads += toRead.Count;
+            var found = ReadLinks(Libc.DirFd(dir), e.Fds, CollectionsMarshal.AsSpan(toRead));
+            for (var k = 0; found is not null && k < toRead.Count; k++)
+            {
+                var i = toRead[k];
+                if (found[k] != e.Inodes[i])
+                {
+                    Drop(e, e.Inodes[i]);
+                    e.Inodes[i] = found[k];
+                    if (found[k] != 0)
+                    {
+                        Hold(e, found[k]);
+                    }
+                }
+            }
+        }
+        finally
+        {
+            _ = Libc.CloseDir(dir);
+        }
     }
 
     private void Visit(int pid, uint generation, Span<byte> path, ref int fresh, ref int rescanned, ref int vanished, ref int reused, ref int descriptors)
@@ -261,7 +440,7 @@ public sealed unsafe class ProcessScanner
             e = new Entry { Pid = pid, StartTime = startTime, Owner = owner, Seen = generation };
             _processes[pid] = e;
             fresh++;
-            if (!ListDescriptors(e, generation, path, ref descriptors))
+            if (!ListDescriptors(e, generation, path, incremental: false, ref descriptors))
             {
                 vanished++;
             }
@@ -283,7 +462,7 @@ public sealed unsafe class ProcessScanner
         var count = DescriptorCount(pid, path);
         if (count < 0 || count != e.FdCount)
         {
-            if (ListDescriptors(e, generation, path, ref descriptors))
+            if (ListDescriptors(e, generation, path, incremental: true, ref descriptors))
             {
                 rescanned++;
             }
@@ -338,8 +517,12 @@ public sealed unsafe class ProcessScanner
         }
     }
 
-    /// <summary>Lists /proc/PID/fd and records the socket inodes; false when the process is gone.</summary>
-    private bool ListDescriptors(Entry e, uint generation, Span<byte> path, ref int descriptors)
+    /// <summary>
+    /// Lists /proc/PID/fd and records the socket inodes; false when the process is gone. In full,
+    /// every descriptor is read; <paramref name="incremental"/>, against the last listing (see
+    /// the class's remarks): a socket kept from it is left unread, for <see cref="Place"/>.
+    /// </summary>
+    private bool ListDescriptors(Entry e, uint generation, Span<byte> path, bool incremental, ref int descriptors)
     {
         ProcPath.Build(path, _root, e.Pid, "fd"u8);
         nint dir;
@@ -353,6 +536,7 @@ public sealed unsafe class ProcessScanner
             var why = ProcPath.Classify(Marshal.GetLastPInvokeError());
             if (why == ProcRead.Denied)
             {
+                Forget(e);
                 e.Denied = true;
                 return true;
             }
@@ -367,90 +551,274 @@ public sealed unsafe class ProcessScanner
             return true;
         }
 
-        // Drop what this process held before; it is read again below.
-        for (var i = 0; i < e.SocketCount; i++)
-        {
-            if (_inodeToPid.TryGetValue(e.Sockets[i], out var holder) && holder == e.Pid)
-            {
-                _inodeToPid.Remove(e.Sockets[i]);
-            }
-        }
-
-        e.SocketCount = 0;
         e.Listed = generation;
-        long count = 0;
-        Span<byte> target = stackalloc byte[64];
+        e.UnreadCount = 0;
+        e.Reads = 0;
         try
         {
-            var fd = Libc.DirFd(dir);
-            byte* entry;
-            fixed (byte* t = target)
+            var count = ReadNames(dir);
+            var fds = new int[count];
+            var inodes = new ulong[count];
+            var unread = incremental ? new int[count] : [];
+            var unreadCount = 0;
+            var toRead = new int[count];
+            var reads = 0;
+            var old = 0;
+            for (var i = 0; i < count; i++)
             {
-                while ((entry = Libc.ReadDir(dir)) != null)
+                var number = _names[i];
+                fds[i] = number;
+
+                // Numbers the last listing had and this one has not: closed, their sockets let go.
+                while (old < e.Length && e.Fds[old] < number)
                 {
-                    var name = entry + Libc.DirentLayout.NameOffset;
-                    if (name[0] == (byte)'.')
+                    if (e.Inodes[old] != 0)
                     {
+                        Drop(e, e.Inodes[old]);
+                    }
+
+                    old++;
+                }
+
+                if (old < e.Length && e.Fds[old] == number)
+                {
+                    inodes[i] = e.Inodes[old++]; // held as before until read otherwise
+                    if (incremental && inodes[i] != 0)
+                    {
+                        unread[unreadCount++] = i; // still held, unless Place finds otherwise
                         continue;
                     }
+                }
 
-                    count++;
-                    descriptors++;
-                    var n = Libc.ReadLinkAt(fd, name, t, (nuint)target.Length);
-                    if (n <= 0)
+                toRead[reads++] = i;
+            }
+
+            DropFrom(e, old);
+            e.Fds = fds;
+            e.Inodes = inodes;
+            e.Length = count;
+            e.Reads = reads;
+            descriptors += reads;
+            var found = ReadLinks(Libc.DirFd(dir), fds, toRead.AsSpan(0, reads));
+            if (found is null)
+            {
+                // Not ours to read after all: nothing of this process is known.
+                Forget(e);
+                e.Denied = true;
+                return true;
+            }
+
+            for (var k = 0; k < reads; k++)
+            {
+                var i = toRead[k];
+                if (found[k] != inodes[i])
+                {
+                    if (inodes[i] != 0)
                     {
-                        if (n < 0 && ProcPath.Classify(Marshal.GetLastPInvokeError()) == ProcRead.Denied)
-                        {
-                            e.Denied = true;
-                            break;
-                        }
-
-                        continue; // closed meanwhile
+                        Drop(e, inodes[i]);
                     }
 
-                    if (ProcFs.TryParseSocketLink(target[..(int)n], out var inode))
+                    if (found[k] != 0)
                     {
-                        Remember(e, inode);
+                        Hold(e, found[k]);
                     }
+
+                    inodes[i] = found[k];
                 }
             }
+
+            e.Unread = unreadCount > 0 ? unread : [];
+            e.UnreadCount = unreadCount;
+            _unreadAny |= unreadCount > 0;
+            e.FdCount = count;
+            return true;
         }
         finally
         {
             _ = Libc.CloseDir(dir);
         }
-
-        e.FdCount = count;
-        return true;
     }
 
-    private void Remember(Entry e, ulong inode)
+    /// <summary>
+    /// Below this many descriptors to read, one thread reads them; from it on, every core (up to
+    /// four) takes a share
+    /// (readlinkat on one directory descriptor is safe from several threads). A process seen for
+    /// the first time with tens of thousands of sockets, at the daemon's first poll above all, is
+    /// the walk's longest part, and the dump beside it leaves the other core idle once done.
+    /// </summary>
+    internal int ParallelReadsFrom { get; set; } = 8192;
+
+    /// <summary>
+    /// The socket inode behind each descriptor <paramref name="fds"/>[<paramref name="which"/>[k]]
+    /// of the directory <paramref name="dirFd"/> (0: not a socket, or closed meanwhile); null when
+    /// reading one was denied.
+    /// </summary>
+    private ulong[]? ReadLinks(int dirFd, int[] fds, ReadOnlySpan<int> which)
     {
-        if (e.SocketCount == e.Sockets.Length)
+        var found = new ulong[which.Length];
+        var indexes = which.ToArray();
+        var denied = 0;
+        var shares = which.Length >= ParallelReadsFrom ? Math.Min(Environment.ProcessorCount, 4) : 1;
+        if (shares <= 1)
         {
-            Array.Resize(ref e.Sockets, Math.Max(8, e.Sockets.Length * 2));
+            denied = ReadShare(dirFd, fds, indexes, found, 0, indexes.Length);
+        }
+        else
+        {
+            var size = (indexes.Length + shares - 1) / shares;
+            Parallel.For(0, shares, s =>
+            {
+                var from = s * size;
+                if (ReadShare(dirFd, fds, indexes, found, from, Math.Min(indexes.Length, from + size)) > 0)
+                {
+                    Interlocked.Increment(ref denied);
+                }
+            });
         }
 
-        e.Sockets[e.SocketCount++] = inode;
-        if (!_inodeToPid.TryGetValue(inode, out var holder) || e.Pid < holder)
+        return denied > 0 ? null : found;
+    }
+
+    /// <summary>Reads the links of <paramref name="indexes"/>[from..to); returns 1 when one was denied, else 0.</summary>
+    private static int ReadShare(int dirFd, int[] fds, int[] indexes, ulong[] found, int from, int to)
+    {
+        Span<byte> target = stackalloc byte[64];
+        Span<byte> name = stackalloc byte[16];
+        for (var k = from; k < to; k++)
         {
-            _inodeToPid[inode] = e.Pid;
+            fds[indexes[k]].TryFormat(name, out var digits, default, System.Globalization.CultureInfo.InvariantCulture);
+            name[digits] = 0;
+            nint n;
+            fixed (byte* t = target)
+            fixed (byte* nm = name)
+            {
+                n = Libc.ReadLinkAt(dirFd, nm, t, (nuint)target.Length);
+            }
+
+            if (n < 0 && ProcPath.Classify(Marshal.GetLastPInvokeError()) == ProcRead.Denied)
+            {
+                return 1;
+            }
+
+            if (n > 0 && ProcFs.TryParseSocketLink(target[..(int)n], out var inode))
+            {
+                found[k] = inode;
+            }
         }
 
+        return 0;
+    }
+
+    /// <summary>The descriptor numbers of an open fd directory into <see cref="_names"/>, ascending; returns how many.</summary>
+    private int ReadNames(nint dir)
+    {
+        var count = 0;
+        var sorted = true;
+        byte* entry;
+        while ((entry = Libc.ReadDir(dir)) != null)
+        {
+            var name = MemoryMarshal.CreateReadOnlySpanFromNullTerminated(entry + Libc.DirentLayout.NameOffset);
+            if (!ProcFs.TryParseDecimal(name, out var value) || value > int.MaxValue)
+            {
+                continue; // "." and ".."
+            }
+
+            if (count == _names.Length)
+            {
+                Array.Resize(ref _names, count * 2);
+            }
+
+            sorted &= count == 0 || _names[count - 1] < (int)value;
+            _names[count++] = (int)value;
+        }
+
+        if (!sorted)
+        {
+            // procfs lists in order; a fixture tree on another file system need not.
+            Array.Sort(_names, 0, count);
+        }
+
+        return count;
+    }
+
+    /// <summary>One more descriptor of <paramref name="e"/> holds <paramref name="inode"/>.</summary>
+    private void Hold(Entry e, ulong inode)
+    {
         _unplaceable.Remove(inode);
+        ref var h = ref CollectionsMarshal.GetValueRefOrAddDefault(_holdings, inode, out var existed);
+        if (!existed || h.Refs == 0)
+        {
+            h.Holder = e;
+            h.Refs = 1;
+            return;
+        }
+
+        if (!_shared.TryGetValue(inode, out var holders))
+        {
+            holders = [h.Holder];
+            _shared[inode] = holders;
+        }
+
+        holders.Add(e);
+        h.Refs++;
+        if (e.Pid < h.Holder.Pid)
+        {
+            h.Holder = e;
+        }
+    }
+
+    /// <summary>One descriptor of <paramref name="e"/> no longer holds <paramref name="inode"/>.</summary>
+    private void Drop(Entry e, ulong inode)
+    {
+        ref var h = ref CollectionsMarshal.GetValueRefOrNullRef(_holdings, inode);
+        if (Unsafe.IsNullRef(ref h))
+        {
+            return;
+        }
+
+        if (h.Refs <= 1)
+        {
+            _holdings.Remove(inode);
+            _shared.Remove(inode);
+            return;
+        }
+
+        var holders = _shared[inode];
+        holders.Remove(e);
+        h.Refs--;
+        h.Holder = holders[0];
+        foreach (var other in holders)
+        {
+            if (other.Pid < h.Holder.Pid)
+            {
+                h.Holder = other;
+            }
+        }
+
+        if (h.Refs == 1)
+        {
+            _shared.Remove(inode);
+        }
+    }
+
+    /// <summary>Lets go of the sockets of <paramref name="e"/>'s recorded descriptors from index <paramref name="from"/> on.</summary>
+    private void DropFrom(Entry e, int from)
+    {
+        for (var i = from; i < e.Length; i++)
+        {
+            if (e.Inodes[i] != 0)
+            {
+                Drop(e, e.Inodes[i]);
+            }
+        }
     }
 
     private void Forget(Entry e)
     {
-        for (var i = 0; i < e.SocketCount; i++)
-        {
-            if (_inodeToPid.TryGetValue(e.Sockets[i], out var holder) && holder == e.Pid)
-            {
-                _inodeToPid.Remove(e.Sockets[i]);
-            }
-        }
-
-        e.SocketCount = 0;
+        DropFrom(e, 0);
+        e.Length = 0;
+        e.UnreadCount = 0;
+        e.FdCount = -1;
     }
 
     /// <summary>Sockets with an inode that no known process holds (and that were not already given up on).</summary>
@@ -459,7 +827,7 @@ public sealed unsafe class ProcessScanner
         var unplaced = 0;
         foreach (ref readonly var r in table.Records)
         {
-            if (r.Inode == 0 || _inodeToPid.ContainsKey(r.Inode) || _unplaceable.Contains(r.Inode))
+            if (r.Inode == 0 || _holdings.ContainsKey(r.Inode) || _unplaceable.Contains(r.Inode))
             {
                 continue;
             }
