@@ -129,17 +129,18 @@ public sealed partial class TraceLiveTests : IDisposable
             + "((struct sock *)args->skaddr)->__sk_common.skc_net.net->ns.inum == " + inode.ToString(CultureInfo.InvariantCulture)
             + "/ { @[args->oldstate, args->newstate] = count(); }";
         // bpftrace finds tracepoints through tracefs: mounted in a mount namespace of its own, so
-        // the host is left as it was.
+        // the host is left as it was. Its errors (and the mount's) come with its output, so that a
+        // failure says why.
         var bpftrace = _children.Start(
             Conditions.FindExecutable("unshare") ?? "unshare",
-            ["-m", "sh", "-c", "mount -t tracefs nodev /sys/kernel/tracing && exec \"$0\" -e \"$1\"", Conditions.FindExecutable("bpftrace")!, program]);
+            ["-m", "sh", "-c", "exec 2>&1; mount -t tracefs nodev /sys/kernel/tracing && exec \"$0\" -e \"$1\"", Conditions.FindExecutable("bpftrace")!, program]);
         var output = new ConcurrentQueue<string>();
         bpftrace.OutputDataReceived += (_, e) => { if (e.Data is { } line) { output.Enqueue(line); } };
         bpftrace.BeginOutputReadLine();
         var attached = Stopwatch.StartNew();
         while (!output.Any(l => l.StartsWith("Attaching", StringComparison.Ordinal)) && attached.Elapsed < TimeSpan.FromSeconds(60))
         {
-            Assert.False(bpftrace.HasExited, "bpftrace exited: " + string.Join(" | ", output));
+            Assert.False(bpftrace.HasExited && bpftrace.WaitForExit(5_000), $"bpftrace exited ({(bpftrace.HasExited ? bpftrace.ExitCode : -1)}): " + string.Join(" | ", output));
             Thread.Sleep(100);
         }
 
