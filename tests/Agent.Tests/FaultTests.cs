@@ -29,6 +29,20 @@ public sealed class FaultTests : IDisposable
     private readonly string _dir = Directory.CreateTempSubdirectory("sockwatch-faults-").FullName;
 
     [Fact]
+    public void Ending_a_polls_no_gc_region_that_a_collection_already_ended_does_not_throw()
+    {
+        // The region is the process's: another thread can end it with a collection during the poll.
+        if (GC.TryStartNoGCRegion(16L << 20))
+        {
+            GC.Collect();
+        }
+
+        PollLoop.EndNoGCRegion(held: true);
+        PollLoop.EndNoGCRegion(held: false);
+        Assert.NotEqual(System.Runtime.GCLatencyMode.NoGCRegion, System.Runtime.GCSettings.LatencyMode);
+    }
+
+    [Fact]
     public void Netlink_refused_falls_back_to_proc_and_the_collector_metric_says_so()
     {
         var options = new SockWatchOptions { ProcRoot = Repo.Fixture("proc-metrics") };

@@ -100,9 +100,29 @@ internal sealed partial class PollLoop(SockWatchOptions options, PollResultStore
     private void EndHold((bool Held, long Allocated) hold)
     {
         _pollAllocated = Math.Max(1L << 20, GC.GetTotalAllocatedBytes(precise: false) - hold.Allocated);
-        if (hold.Held && GCSettings.LatencyMode == GCLatencyMode.NoGCRegion)
+        EndNoGCRegion(hold.Held);
+    }
+
+    /// <summary>
+    /// Ends the poll's no-GC region if it is still in effect. The region is the whole process's:
+    /// another thread (the endpoint, the host stopping on SIGTERM) can allocate past its budget, or
+    /// a collection can be induced, between the check and the call, and then EndNoGCRegion throws.
+    /// That only means a collection ran during the poll; it must not end the loop.
+    /// </summary>
+    internal static void EndNoGCRegion(bool held)
+    {
+        if (!held || GCSettings.LatencyMode != GCLatencyMode.NoGCRegion)
+        {
+            return;
+        }
+
+        try
         {
             GC.EndNoGCRegion();
+        }
+        catch (InvalidOperationException)
+        {
+            // the region had already ended: a collection ran during the poll
         }
     }
 
