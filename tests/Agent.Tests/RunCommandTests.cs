@@ -12,14 +12,20 @@ public sealed class RunCommandTests : IDisposable
     [Fact]
     public void Sigterm_stops_the_daemon_cleanly()
     {
-        var daemon = Start(Path.Combine(AppContext.BaseDirectory, "sockwatch"),
+        // Its standard error goes to a file (the shell execs it in place: the pid is the
+        // daemon's), so that an exit other than 0 says why.
+        var stderr = Path.Combine(Directory.CreateTempSubdirectory("sockwatch-run-").FullName, "stderr");
+        var daemon = Start("/bin/sh", "-c", "exec \"$0\" \"$@\" 2>'" + stderr + "'", Path.Combine(AppContext.BaseDirectory, "sockwatch"),
             "run", "--listen-address", "127.0.0.1:0", "--poll-interval", "1s", "--collector", "proc", "--proc-root", Repo.Fixture("proc-owners"));
         var lines = new List<string>();
         Assert.True(WaitForLine(daemon, lines, l => l.Contains("polling through proc", StringComparison.Ordinal), TimeSpan.FromSeconds(30)), string.Join('\n', lines));
 
         Assert.Equal(0, ChildProcesses.Signal(daemon, ChildProcesses.SIGTERM));
-        Assert.True(daemon.WaitForExit(5000), "did not stop within 5 s of SIGTERM");
-        Assert.Equal(0, daemon.ExitCode);
+        var stopped = daemon.WaitForExit(5000);
+        var written = File.ReadAllText(stderr);
+        Directory.Delete(Path.GetDirectoryName(stderr)!, recursive: true);
+        Assert.True(stopped, "did not stop within 5 s of SIGTERM");
+        Assert.True(daemon.ExitCode == 0, $"exit {daemon.ExitCode}; stderr: {written}");
         lines.AddRange(daemon.StandardOutput.ReadToEnd().Split('\n'));
         Assert.Contains(lines, l => l.Contains("stopping after", StringComparison.Ordinal));
     }
