@@ -176,7 +176,9 @@ internal sealed partial class PollLoop(SockWatchOptions options, PollResultStore
             {
                 var counters = tracer.Counters();
                 traced = TraceView(poll, tracer, counters);
-                findings = _traceFindings.Enrich(findings, counters, tracer.CloseDelays(), (netns, pid) => OldestTracedCloseWait(poll, netns, pid), at, name => InodeOf(poll, name));
+                // the kernel's close delays are read only for a poll with a leak to explain
+                var delays = findings.Any(f => f.Kind == FindingKind.CloseWaitLeak) ? tracer.CloseDelays() : [];
+                findings = _traceFindings.Enrich(findings, counters, delays, (netns, pid) => OldestTracedCloseWait(poll, netns, pid), at, name => InodeOf(poll, name));
             }
             var built = Stopwatch.GetTimestamp();
             var cpuBuilt = CpuIfDebug();
@@ -219,7 +221,6 @@ internal sealed partial class PollLoop(SockWatchOptions options, PollResultStore
         }
     }
 
-    /// <summary>The tracer's counters now, with the poll's names for the namespaces.</summary>
     /// <summary>
     /// The earliest traced close_wait entry among the sockets of process <paramref name="pid"/>
     /// in namespace <paramref name="netns"/> (an inode) in this poll; null when none is traced.
@@ -249,6 +250,7 @@ internal sealed partial class PollLoop(SockWatchOptions options, PollResultStore
         return oldest;
     }
 
+    /// <summary>The tracer's counters now, with the poll's names for the namespaces.</summary>
     private Metrics.TraceMetrics TraceView(Poll poll, Tracing.Tracer traced, Tracing.TraceCounters counters)
     {
         var names = new Dictionary<uint, string>();

@@ -438,11 +438,10 @@ internal sealed class PollMetrics
 
         // A four-tuple is unique: toward one destination from one local address, each socket holds its own port.
         var counts = new Dictionary<(SocketFamily, IpAddressBytes, IpAddressBytes, ushort), int>();
-        var reserved = poll.Facts.ReservedPorts as PortRange[] ?? [.. poll.Facts.ReservedPorts]; // no enumerator per socket
         foreach (ref readonly var r in records)
         {
             if (r.State == TcpState.Listen || r.RemotePort == 0 || !range.Contains(r.LocalPort) || listening.Contains(r.LocalPort)
-                || IsReserved(reserved, r.LocalPort))
+                || poll.Facts.IsReservedPort(r.LocalPort))
             {
                 continue;
             }
@@ -456,19 +455,6 @@ internal sealed class PollMetrics
         }
 
         return result;
-    }
-
-    private static bool IsReserved(PortRange[] reserved, ushort port)
-    {
-        foreach (var range in reserved)
-        {
-            if (range.Contains(port))
-            {
-                return true;
-            }
-        }
-
-        return false;
     }
 
     private static List<(string Kind, int Count)> FindingKindCounts(IReadOnlyList<Finding> findings)

@@ -318,26 +318,9 @@ public sealed class Detectors
             }
         }
 
-        // An array, walked per client socket: a foreach over the interface allocated an
-        // enumerator each time (two passes over 100,000 sockets a poll).
-        var reservedPorts = poll.Facts.ReservedPorts as PortRange[] ?? [.. poll.Facts.ReservedPorts];
-        bool IsClient(in SocketRecord r)
-        {
-            if (r.State == TcpState.Listen || r.RemotePort == 0 || !range.Contains(r.LocalPort) || listeners.Contains(r.LocalPort))
-            {
-                return false;
-            }
-
-            foreach (var reserved in reservedPorts)
-            {
-                if (reserved.Contains(r.LocalPort))
-                {
-                    return false; // never handed out by connect()
-                }
-            }
-
-            return true;
-        }
+        bool IsClient(in SocketRecord r) =>
+            r.State != TcpState.Listen && r.RemotePort != 0 && range.Contains(r.LocalPort) && !listeners.Contains(r.LocalPort)
+            && !poll.Facts.IsReservedPort(r.LocalPort); // a reserved port is never handed out by connect()
 
         // Pass 1 counts sockets per destination, cheaply. A four-tuple is unique, so the
         // sockets of a destination are at least its distinct local ports: a destination whose

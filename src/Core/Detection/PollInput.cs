@@ -21,6 +21,24 @@ public sealed record NamespaceFacts
     /// <summary>net.ipv4.ip_local_reserved_ports, as ranges (excluded from the ephemeral range).</summary>
     public IReadOnlyList<PortRange> ReservedPorts { get; init; } = [];
 
+    /// <summary>
+    /// Whether <paramref name="port"/> is reserved (never handed out by connect()). Asked per
+    /// client socket, twice a poll: an indexed walk, where a foreach over the interface would
+    /// allocate an enumerator each time.
+    /// </summary>
+    public bool IsReservedPort(ushort port)
+    {
+        for (var i = 0; i < ReservedPorts.Count; i++)
+        {
+            if (ReservedPorts[i].Contains(port))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
     /// <summary>net.ipv4.tcp_max_tw_buckets.</summary>
     public long? MaxTimeWaitBuckets { get; init; }
 
